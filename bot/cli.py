@@ -1,0 +1,120 @@
+"""The `shouwang` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from bot import logging_setup
+from bot.community_file import CommunityFileError, load_community
+from bot.settings import Settings
+from handlers.errors import DomainError
+from handlers.services import accounts
+from storage.db import Database
+from storage.repositories import Repos
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shouwang", description="守望 Shouwang community-safety bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "run", help="run the bot (Telegram when SHOUWANG_TELEGRAM_TOKEN is set, else the simulator)"
+    )
+    simulate = commands.add_parser("simulate", help="the bot in this terminal, with a demo community")
+    simulate.add_argument(
+        "--script", type=Path, help="run these lines non-interactively and print the transcript"
+    )
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    role = commands.add_parser("role", help="manage roles")
+    role_commands = role.add_subparsers(dest="role_command", required=True)
+    grant = role_commands.add_parser("grant", help="give a platform user a role (the first police/admin)")
+    grant.add_argument("--channel", required=True, choices=["telegram", "wecom", "console"])
+    grant.add_argument("--user", required=True, help="the platform user id, e.g. a Telegram numeric id")
+    grant.add_argument("--role", required=True, choices=list(accounts.ROLES))
+    grant.add_argument("--grid", action="append", default=[], help="grid key (grid workers; repeatable)")
+    grant.add_argument("--name", help="display name until the person talks to the bot")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    try:
+        if args.command == "run":
+            if settings.telegram_token:
+                logging_setup.configure(settings.log_level)
+                from bot.app import run_telegram
+
+                asyncio.run(run_telegram(settings))
+            else:
+                logging_setup.configure("WARNING")
+                print("SHOUWANG_TELEGRAM_TOKEN is not set: starting the offline simulator.", file=sys.stderr)
+                from bot.simulator import simulate
+
+                asyncio.run(simulate(settings, None))
+        elif args.command == "simulate":
+            logging_setup.configure("WARNING")
+            from bot.simulator import simulate
+
+            lines = args.script.read_text(encoding="utf-8").splitlines() if args.script else None
+            asyncio.run(simulate(settings, lines))
+        elif args.command == "migrate":
+            logging_setup.configure(settings.log_level)
+            asyncio.run(_migrate(settings))
+        elif args.command == "role":
+            logging_setup.configure("WARNING")
+            return asyncio.run(_grant(settings, args))
+    except CommunityFileError as error:
+        print(f"shouwang: the community file is not valid:\n{error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    database = Database(settings.database_url)
+    await database.migrate()
+    await database.close()
+
+
+async def _grant(settings: Settings, args: argparse.Namespace) -> int:
+    community = load_community(settings.community_path)
+    for grid in args.grid:
+        if community.grid(grid) is None:
+            print(
+                f"shouwang: unknown grid {grid!r}; known: {', '.join(g.key for g in community.grids)}",
+                file=sys.stderr,
+            )
+            return 2
+    if args.role == accounts.GRID_WORKER and not args.grid:
+        print("shouwang: a grid worker needs at least one --grid", file=sys.stderr)
+        return 2
+    database = Database(settings.database_url)
+    await database.migrate()
+    try:
+        from handlers.clock import SystemClock
+
+        async with database.transaction() as connection:
+            user = await accounts.grant_role(
+                Repos(connection),
+                args.channel,
+                args.user,
+                args.role,
+                args.grid,
+                SystemClock().now(),
+                args.name,
+            )
+    except DomainError as error:
+        print(f"shouwang: {error.key}", file=sys.stderr)
+        return 2
+    finally:
+        await database.close()
+    print(f"granted {user.role} to {args.channel} user {args.user} (shouwang user #{user.id})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""What a handler gets to work with for one input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from handlers.messages import Choice, Incoming, Keyboard, Reply, Response, Text
+
+if TYPE_CHECKING:
+    from handlers.clock import Clock
+    from handlers.community import Community
+    from handlers.media import MediaStore
+    from storage.models import User
+    from storage.repositories import Repos
+
+
+@dataclass
+class Ctx:
+    repos: Repos
+    community: Community
+    clock: Clock
+    media: MediaStore
+    user: User
+    inp: Incoming
+    response: Response = field(default_factory=Response)
+    # Draft of the running conversation; the engine saves it after each step.
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def channel(self) -> str:
+        return self.inp.channel
+
+    @property
+    def language(self) -> str:
+        return self.user.language or self.community.default_language
+
+    def say(
+        self,
+        key: str,
+        choices: tuple[tuple[Choice, ...], ...] = (),
+        keyboard: Keyboard | None = None,
+        photos: tuple[int, ...] = (),
+        **params: Any,
+    ) -> None:
+        self.response.replies.append(Reply(Text(key, params), choices, photos, keyboard))
+
+    def notice(self, key: str, **params: Any) -> None:
+        self.response.notice = Text(key, params)
+
+    async def reload_user(self) -> None:
+        user = await self.repos.users.get(self.user.id)
+        assert user is not None
+        self.user = user

@@ -1,0 +1,98 @@
+"""Multi-step conversations whose state lives in the database.
+
+Shaped like python-telegram-bot's conversationbot example: a flow is a set of
+named steps, each with a prompt (`ask`) and an input handler (`handle`) that
+returns the name of the next step. Unlike PTB's ConversationHandler the state
+is written in the same transaction as everything else the step did, on every
+channel, so a restart resumes exactly where the user was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from handlers.context import Ctx
+
+END = "__end__"
+# A handler returns None to have its question asked again after explaining what was wrong.
+STAY: None = None
+
+Ask = Callable[[Ctx], Awaitable[None]]
+Handle = Callable[[Ctx], Awaitable[str | None]]
+
+DRAFT_EXPIRY = "draft_expiry"
+
+
+@dataclass(frozen=True)
+class Step:
+    ask: Ask
+    handle: Handle
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    steps: dict[str, Step]
+    # What the user is told when an idle draft of this flow is discarded.
+    expired_key: str = "conversation.expired"
+
+
+_FLOWS: dict[str, Flow] = {}
+
+
+def register(flow: Flow) -> Flow:
+    _FLOWS[flow.name] = flow
+    return flow
+
+
+def flow_named(name: str) -> Flow | None:
+    return _FLOWS.get(name)
+
+
+def expiry_ref(user_id: int, channel: str) -> str:
+    return f"{user_id}:{channel}"
+
+
+async def save(ctx: Ctx, flow: Flow, step: str) -> None:
+    now = ctx.clock.now()
+    await ctx.repos.conversations.save(ctx.user.id, ctx.channel, flow.name, step, ctx.data, now)
+    idle = timedelta(minutes=ctx.community.limits.draft_idle_minutes)
+    await ctx.repos.schedules.arm(DRAFT_EXPIRY, expiry_ref(ctx.user.id, ctx.channel), now + idle)
+
+
+async def finish(ctx: Ctx) -> None:
+    await ctx.repos.conversations.delete(ctx.user.id, ctx.channel)
+    await ctx.repos.schedules.cancel(DRAFT_EXPIRY, expiry_ref(ctx.user.id, ctx.channel))
+
+
+async def begin(ctx: Ctx, flow: Flow, step: str, data: dict[str, object] | None = None) -> None:
+    """Start `flow` at `step`, replacing whatever conversation was running."""
+    ctx.data = dict(data or {})
+    await save(ctx, flow, step)
+    await flow.steps[step].ask(ctx)
+
+
+async def advance(ctx: Ctx, flow: Flow, step_name: str) -> None:
+    """Feed the current input to the step the user is at."""
+    step = flow.steps.get(step_name)
+    if step is None:
+        # A step renamed by an upgrade: start the flow afresh rather than fail.
+        await finish(ctx)
+        ctx.say("error.conversation_lost")
+        return
+    next_step = await step.handle(ctx)
+    if next_step == END:
+        await finish(ctx)
+        return
+    if next_step is None:
+        await save(ctx, flow, step_name)
+        await step.ask(ctx)
+        return
+    if next_step == step_name:
+        # Staying on purpose (e.g. "photo 1 of 3 received"): the step already said what is needed.
+        await save(ctx, flow, step_name)
+        return
+    await save(ctx, flow, next_step)
+    await flow.steps[next_step].ask(ctx)

@@ -1,0 +1,42 @@
+"""/help (what this person's role can do) and /language."""
+
+from __future__ import annotations
+
+from handlers.community import LANGUAGES
+from handlers.context import Ctx
+from handlers.errors import StaleAction
+from handlers.messages import Lines, Text
+from handlers.onboarding import language_choices
+from handlers.services import accounts
+
+COMMANDS_BY_ROLE: dict[str, tuple[str, ...]] = {
+    accounts.RESIDENT: ("report", "myreports", "language", "cancel", "help"),
+    accounts.VOLUNTEER: ("report", "myreports", "language", "cancel", "help"),
+    accounts.GRID_WORKER: ("tasks", "report", "myreports", "language", "cancel", "help"),
+    accounts.POLICE: ("tasks", "invite", "report", "myreports", "language", "cancel", "help"),
+    accounts.ADMIN: ("tasks", "invite", "report", "myreports", "language", "cancel", "help"),
+}
+
+
+async def show_help(ctx: Ctx) -> None:
+    commands = COMMANDS_BY_ROLE.get(ctx.user.role, COMMANDS_BY_ROLE[accounts.RESIDENT])
+    lines = Lines(tuple(Text(f"help.command.{name}") for name in commands))
+    ctx.say(
+        "help.text",
+        keyboard="main",
+        role=Text(f"role.{ctx.user.role}"),
+        lines=lines,
+        community=ctx.community.name,
+    )
+
+
+async def ask_language(ctx: Ctx) -> None:
+    ctx.say("language.ask", choices=language_choices())
+
+
+async def on_language(ctx: Ctx, parts: tuple[str, ...]) -> None:
+    if len(parts) != 2 or parts[1] not in LANGUAGES:
+        raise StaleAction()
+    await accounts.set_language(ctx.repos, ctx.user, parts[1])
+    await ctx.reload_user()
+    ctx.say("language.changed", keyboard="main")

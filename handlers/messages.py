@@ -1,0 +1,180 @@
+"""Channel-neutral inputs and replies.
+
+Adapters turn a platform update into an `Incoming`; handlers answer with
+`Reply` objects made of translatable `Text`. Nothing here knows a platform.
+Replies that go through the outbox are stored as JSON, so every type here
+round-trips through `to_json`/`from_json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Keyboard = Literal["main", "location", "remove"]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message key of the translation catalogue with its parameters."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verbatim:
+    """User-provided text, shown as is in every language."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Localized:
+    """A label configured per language (e.g. a custom category); falls back to the default language."""
+
+    by_language: dict[str, str]
+
+
+@dataclass(frozen=True)
+class When:
+    """A moment, shown in the community's time zone and the reader's locale."""
+
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DeepLink:
+    """A link that opens a private chat with the bot carrying a start payload."""
+
+    payload: str
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Several texts shown one per line."""
+
+    items: tuple[Text, ...]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button: either an action token (see handlers.choices) or a deep link."""
+
+    label: Text
+    action: str | None = None
+    deep_link: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: Text
+    choices: tuple[tuple[Choice, ...], ...] = ()
+    photos: tuple[int, ...] = ()
+    keyboard: Keyboard | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a user did, as every channel can express it."""
+
+    channel: str
+    user_external_id: str
+    chat_id: str
+    display_name: str
+    is_group: bool = False
+    text: str | None = None
+    command: str | None = None
+    args: str = ""
+    action: str | None = None
+    photo: bytes | None = None
+    location: Location | None = None
+    unsupported: str | None = None
+    language_hint: str | None = None
+
+
+@dataclass
+class Response:
+    """What the handler wants said back in the chat the input came from."""
+
+    replies: list[Reply] = field(default_factory=list)
+    notice: Text | None = None
+    edit: Reply | None = None
+    # The language of the person who spoke, for rendering the above.
+    language: str = "zh_CN"
+
+    def say(self, key: str, **params: Any) -> Response:
+        self.replies.append(Reply(Text(key, params)))
+        return self
+
+
+# --- JSON round trip for the outbox ---------------------------------------
+
+
+def _value_to_json(value: Any) -> Any:
+    if isinstance(value, Text):
+        return {"$t": value.key, "p": {k: _value_to_json(v) for k, v in value.params.items()}}
+    if isinstance(value, Verbatim):
+        return {"$v": value.value}
+    if isinstance(value, Localized):
+        return {"$l": dict(value.by_language)}
+    if isinstance(value, When):
+        return {"$when": value.at.isoformat()}
+    if isinstance(value, DeepLink):
+        return {"$link": value.payload}
+    if isinstance(value, Lines):
+        return {"$lines": [_value_to_json(item) for item in value.items]}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"cannot store message parameter of type {type(value).__name__}")
+
+
+def _value_from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$t" in value:
+            return Text(value["$t"], {k: _value_from_json(v) for k, v in value["p"].items()})
+        if "$v" in value:
+            return Verbatim(value["$v"])
+        if "$l" in value:
+            return Localized(dict(value["$l"]))
+        if "$when" in value:
+            return When(datetime.fromisoformat(value["$when"]))
+        if "$link" in value:
+            return DeepLink(value["$link"])
+        if "$lines" in value:
+            return Lines(tuple(_value_from_json(item) for item in value["$lines"]))
+    return value
+
+
+def reply_to_json(reply: Reply) -> dict[str, Any]:
+    return {
+        "text": _value_to_json(reply.text),
+        "choices": [
+            [{"label": _value_to_json(c.label), "action": c.action, "deep_link": c.deep_link} for c in row]
+            for row in reply.choices
+        ],
+        "photos": list(reply.photos),
+        "keyboard": reply.keyboard,
+    }
+
+
+def reply_from_json(data: dict[str, Any]) -> Reply:
+    return Reply(
+        text=_value_from_json(data["text"]),
+        choices=tuple(
+            tuple(
+                Choice(_value_from_json(c["label"]), action=c["action"], deep_link=c["deep_link"])
+                for c in row
+            )
+            for row in data["choices"]
+        ),
+        photos=tuple(data["photos"]),
+        keyboard=data["keyboard"],
+    )

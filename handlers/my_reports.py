@@ -1,0 +1,60 @@
+"""/myreports for reporters, and closing the loop with a 1–5 rating."""
+
+from __future__ import annotations
+
+from handlers import choices, conversation
+from handlers.context import Ctx
+from handlers.conversation import END, Flow, Step
+from handlers.errors import StaleAction
+from handlers.messages import Choice, Lines, Text
+from handlers.report_views import summary_line, ticket_label
+from handlers.services import reports
+
+COMMENT_MAX_CHARS = 500
+
+
+async def list_mine(ctx: Ctx) -> None:
+    mine = await ctx.repos.reports.by_reporter(ctx.user.id, limit=10)
+    if not mine:
+        ctx.say("myreports.none")
+        return
+    lines = Lines(tuple(summary_line(report, ctx.community) for report in mine))
+    ctx.say("myreports.list", count=len(mine), lines=lines)
+
+
+async def on_rate(ctx: Ctx, parts: tuple[str, ...]) -> None:
+    """`rate:<report id>:<stars>`."""
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise StaleAction()
+    report = await reports.rate(ctx.repos, ctx.user, int(parts[1]), int(parts[2]), ctx.clock.now())
+    ctx.notice("rating.thanks_short")
+    await conversation.begin(
+        ctx,
+        COMMENT,
+        "comment",
+        {"report_id": report.id, "ticket": ticket_label(report), "rating": report.rating},
+    )
+
+
+async def ask_comment(ctx: Ctx) -> None:
+    skip = Choice(Text("button.no_comment"), action=choices.encode("rate", "skip"))
+    ctx.say("rating.ask_comment", choices=((skip,),), ticket=ctx.data["ticket"], rating=ctx.data["rating"])
+
+
+async def handle_comment(ctx: Ctx) -> str | None:
+    if choices.decode(ctx.inp.action) == ("rate", "skip"):
+        ctx.say("rating.thanks")
+        return END
+    text = (ctx.inp.text or "").strip()
+    if not text:
+        ctx.say("rating.comment_as_text")
+        return None
+    if len(text) > COMMENT_MAX_CHARS:
+        ctx.say("review.text_too_long", max=COMMENT_MAX_CHARS, length=len(text))
+        return None
+    await ctx.repos.reports.set_rating_comment(int(ctx.data["report_id"]), text, ctx.clock.now())
+    ctx.say("rating.thanks")
+    return END
+
+
+COMMENT = conversation.register(Flow("rating_comment", {"comment": Step(ask_comment, handle_comment)}))

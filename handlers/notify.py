@@ -1,0 +1,63 @@
+"""Everything said to someone other than the person who just spoke goes through the outbox.
+
+Rows are written in the same transaction as the change they announce, so a
+report is never stored without its notifications, nor announced without being stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.community import Community
+from handlers.messages import Reply, reply_to_json
+from storage.models import User
+from storage.repositories import Repos
+
+CARD = "card"
+CARD_EDIT = "card_edit"
+MESSAGE = "message"
+
+
+async def to_user(repos: Repos, community: Community, user: User, reply: Reply, now: datetime) -> bool:
+    """Queue a private message on the channel the person used last; False if unreachable."""
+    for identity in await repos.users.identities(user.id):
+        if identity.chat_id:
+            language = user.language or community.default_language
+            await repos.outbox.enqueue(
+                identity.channel, identity.chat_id, language, MESSAGE, reply_to_json(reply), now
+            )
+            return True
+    return False
+
+
+def police_chats(community: Community) -> list[tuple[str, str]]:
+    groups = community.police_groups
+    return [
+        (channel, str(chat)) for channel in type(groups).model_fields for chat in getattr(groups, channel)
+    ]
+
+
+async def to_police_groups(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
+    for channel, chat_id in police_chats(community):
+        await repos.outbox.enqueue(
+            channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
+        )
+
+
+async def report_card(
+    repos: Repos, community: Community, report_id: int, now: datetime, *, edit: bool
+) -> None:
+    """Post (or refresh) the report's card in every police group.
+
+    The card is rendered from the report when delivered, so a card that waits
+    in the outbox still shows the current state.
+    """
+    for channel, chat_id in police_chats(community):
+        await repos.outbox.enqueue(
+            channel,
+            chat_id,
+            community.default_language,
+            CARD_EDIT if edit else CARD,
+            {"report_id": report_id},
+            now,
+        )

@@ -1,0 +1,136 @@
+"""/start: language, privacy notice, home building → grid. Invites and deep links arrive here too."""
+
+from __future__ import annotations
+
+from handlers import choices, conversation
+from handlers.community import LANGUAGES
+from handlers.context import Ctx
+from handlers.conversation import END, Flow, Step
+from handlers.messages import Choice, Text
+from handlers.services import accounts
+
+INVITE_PREFIX = "inv_"
+REPORT_PAYLOAD = "report"
+
+
+def language_choices() -> tuple[tuple[Choice, ...], ...]:
+    return (
+        tuple(Choice(Text(f"language.{code}"), action=choices.encode("lang", code)) for code in LANGUAGES),
+    )
+
+
+async def ask_language(ctx: Ctx) -> None:
+    ctx.say("onboarding.ask_language", choices=language_choices())
+
+
+async def handle_language(ctx: Ctx) -> str | None:
+    parts = choices.decode(ctx.inp.action)
+    if not parts or parts[0] != "lang" or len(parts) != 2 or parts[1] not in LANGUAGES:
+        ctx.say("onboarding.pick_language")
+        return None
+    await accounts.set_language(ctx.repos, ctx.user, parts[1])
+    await ctx.reload_user()
+    return "privacy"
+
+
+async def ask_privacy(ctx: Ctx) -> None:
+    accept = Choice(Text("button.accept"), action=choices.encode("onb", "accept"))
+    decline = Choice(Text("button.decline"), action=choices.encode("onb", "decline"))
+    ctx.say("onboarding.privacy", choices=((accept, decline),), community=ctx.community.name)
+
+
+async def handle_privacy(ctx: Ctx) -> str | None:
+    parts = choices.decode(ctx.inp.action)
+    if parts == ("onb", "accept"):
+        await ctx.repos.users.update(ctx.user.id, privacy_accepted_at=ctx.clock.now())
+        await ctx.reload_user()
+        if ctx.user.role in accounts.STAFF:
+            return await _complete(ctx)
+        return "building"
+    if parts == ("onb", "decline"):
+        ctx.say("onboarding.declined")
+        return END
+    ctx.say("onboarding.press_button")
+    return None
+
+
+async def ask_building(ctx: Ctx) -> None:
+    ctx.say("onboarding.ask_building", example=ctx.community.grids[0].buildings[0])
+
+
+async def handle_building(ctx: Ctx) -> str | None:
+    text = (ctx.inp.text or "").strip()
+    if not text:
+        ctx.say("onboarding.building_as_text")
+        return None
+    building, _, unit = text.partition(" ")
+    grid = ctx.community.grid_for_building(building)
+    if grid is None:
+        ctx.say("onboarding.unknown_building", building=building[:32])
+        return None
+    await ctx.repos.users.update(
+        ctx.user.id, building=building[:32], unit=unit.strip()[:32] or None, grid_key=grid.key
+    )
+    await ctx.reload_user()
+    return await _complete(ctx)
+
+
+async def _complete(ctx: Ctx) -> str:
+    await ctx.repos.users.update(ctx.user.id, onboarded_at=ctx.clock.now())
+    await ctx.reload_user()
+    grid = ctx.community.grid(ctx.user.grid_key) if ctx.user.grid_key else None
+    ctx.say(
+        "onboarding.done",
+        keyboard="main",
+        community=ctx.community.name,
+        grid=grid.name if grid else "-",
+        role=Text(f"role.{ctx.user.role}"),
+    )
+    if ctx.data.get("then") == REPORT_PAYLOAD:
+        from handlers import report_hazard
+
+        await report_hazard.start(ctx)
+        return "__handed_over__"
+    return END
+
+
+async def _never(ctx: Ctx) -> None:
+    return None
+
+
+async def _handed_over(ctx: Ctx) -> str | None:
+    return END
+
+
+FLOW = conversation.register(
+    Flow(
+        "onboarding",
+        {
+            "language": Step(ask_language, handle_language),
+            "privacy": Step(ask_privacy, handle_privacy),
+            "building": Step(ask_building, handle_building),
+            "__handed_over__": Step(_never, _handed_over),
+        },
+        expired_key="onboarding.expired",
+    )
+)
+
+
+async def start(ctx: Ctx, payload: str = "") -> None:
+    """The /start command, with an optional deep-link payload."""
+    if payload.startswith(INVITE_PREFIX):
+        invite = await accounts.redeem_invite(
+            ctx.repos, ctx.user, payload.removeprefix(INVITE_PREFIX), ctx.clock.now()
+        )
+        await ctx.reload_user()
+        ctx.say("invite.welcome", role=Text(f"role.{invite.role}"))
+    then = REPORT_PAYLOAD if payload == REPORT_PAYLOAD else None
+    if ctx.user.onboarded_at is None:
+        await conversation.begin(ctx, FLOW, "language", {"then": then} if then else {})
+        return
+    if then:
+        from handlers import report_hazard
+
+        await report_hazard.start(ctx)
+        return
+    ctx.say("onboarding.welcome_back", keyboard="main", community=ctx.community.name)

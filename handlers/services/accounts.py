@@ -1,0 +1,144 @@
+"""Who people are: identities per channel, roles, invites, onboarding facts."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from handlers.community import LANGUAGES, Community
+from handlers.errors import DomainError, PermissionDenied
+from storage.models import Invite, User
+from storage.repositories import Repos
+
+RESIDENT = "resident"
+VOLUNTEER = "volunteer"
+GRID_WORKER = "grid_worker"
+POLICE = "police"
+ADMIN = "admin"
+ROLES = (RESIDENT, VOLUNTEER, GRID_WORKER, POLICE, ADMIN)
+STAFF = frozenset({GRID_WORKER, POLICE, ADMIN})
+COMMANDERS = frozenset({POLICE, ADMIN})
+
+# Who may invite whom: police cannot mint admins.
+INVITABLE_BY: dict[str, frozenset[str]] = {
+    ADMIN: frozenset(ROLES),
+    POLICE: frozenset({RESIDENT, VOLUNTEER, GRID_WORKER, POLICE}),
+}
+
+# Identity rows are touched at most this often, to keep the hot path read-only.
+TOUCH_INTERVAL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class InviteCreated:
+    code: str
+    role: str
+    expires_at: datetime
+
+
+def require(user: User, roles: frozenset[str]) -> None:
+    if user.role not in roles:
+        raise PermissionDenied()
+
+
+async def resolve_user(
+    repos: Repos,
+    channel: str,
+    external_id: str,
+    chat_id: str | None,
+    display_name: str,
+    now: datetime,
+    private: bool,
+) -> User:
+    """The user behind a platform identity, created on first contact."""
+    found = await repos.users.by_identity(channel, external_id)
+    if found is not None:
+        user, identity = found
+        # Only a private chat is a way to reach the person later.
+        if private and (identity.chat_id != chat_id or now - identity.last_seen_at > TOUCH_INTERVAL):
+            await repos.users.touch_identity(channel, external_id, chat_id, now)
+        return user
+    user = await repos.users.create(display_name or external_id, now)
+    await repos.users.add_identity(channel, external_id, user.id, chat_id if private else None, now)
+    return user
+
+
+async def grant_role(
+    repos: Repos,
+    channel: str,
+    external_id: str,
+    role: str,
+    grid_keys: list[str],
+    now: datetime,
+    display_name: str | None = None,
+) -> User:
+    """Set a role from the command line; the person need not have talked to the bot yet."""
+    if role not in ROLES:
+        raise DomainError("error.unknown_role", role=role)
+    found = await repos.users.by_identity(channel, external_id)
+    if found is None:
+        user = await repos.users.create(display_name or external_id, now, role=role)
+        await repos.users.add_identity(channel, external_id, user.id, None, now)
+    else:
+        user = found[0]
+        await repos.users.update(user.id, role=role)
+        if display_name:
+            await repos.users.update(user.id, display_name=display_name)
+    for grid_key in grid_keys:
+        await repos.users.assign_grid(user.id, grid_key)
+    refreshed = await repos.users.get(user.id)
+    assert refreshed is not None
+    return refreshed
+
+
+async def create_invite(
+    repos: Repos, community: Community, actor: User, role: str, grid_key: str | None, now: datetime
+) -> InviteCreated:
+    allowed = INVITABLE_BY.get(actor.role)
+    if allowed is None:
+        raise PermissionDenied()
+    if role not in ROLES:
+        raise DomainError("invite.unknown_role", role=role)
+    if role not in allowed:
+        raise PermissionDenied()
+    if role == GRID_WORKER:
+        if grid_key is None:
+            raise DomainError("invite.grid_needed")
+        if community.grid(grid_key) is None:
+            raise DomainError("error.unknown_grid", grid=grid_key)
+    code = secrets.token_urlsafe(12)
+    expires_at = now + timedelta(hours=community.limits.invite_valid_hours)
+    await repos.invites.create(code, role, grid_key, actor.id, now, expires_at)
+    return InviteCreated(code, role, expires_at)
+
+
+async def redeem_invite(repos: Repos, user: User, code: str, now: datetime) -> Invite:
+    invite = await repos.invites.get(code)
+    if invite is None:
+        raise DomainError("invite.invalid")
+    if invite.used_by is not None:
+        raise DomainError("invite.used")
+    if invite.expires_at <= now:
+        raise DomainError("invite.expired")
+    if not await repos.invites.redeem(code, user.id, now):
+        raise DomainError("invite.used")
+    await repos.users.update(user.id, role=invite.role)
+    if invite.grid_key:
+        await repos.users.assign_grid(user.id, invite.grid_key)
+    return invite
+
+
+async def set_language(repos: Repos, user: User, language: str) -> None:
+    if language not in LANGUAGES:
+        raise DomainError("error.unknown_language")
+    await repos.users.update(user.id, language=language)
+
+
+async def grids_for(repos: Repos, user: User) -> list[str] | None:
+    """Grids whose reports this user handles; None means all of them."""
+    if user.role in COMMANDERS:
+        return None
+    if user.role == GRID_WORKER:
+        return await repos.users.grids_of(user.id)
+    return []

@@ -1,0 +1,330 @@
+"""Hazard reports: filing, the lifecycle rules, and who is told what."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from handlers import choices, notify
+from handlers.community import Community
+from handlers.errors import DomainError, PermissionDenied
+from handlers.messages import Choice, Reply, Text, Verbatim
+from handlers.report_views import ack_deadline, card, category_label, state_label, ticket_label
+from handlers.services.accounts import COMMANDERS, GRID_WORKER
+from storage import report_states as rs
+from storage.models import Report, User
+from storage.repositories import Repos
+
+REMINDER = "report_reminder"
+ESCALATION = "report_escalation"
+
+
+@dataclass
+class Draft:
+    category: str
+    urgency: str
+    description: str
+    anonymous: bool
+    photos: list[int] = field(default_factory=list)
+    grid_key: str | None = None
+    building: str | None = None
+    unit: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+async def check_rate_limit(repos: Repos, community: Community, reporter: User, now: datetime) -> None:
+    recent = await repos.reports.count_since(reporter.id, now - timedelta(hours=1))
+    if recent >= community.limits.reports_per_hour:
+        raise DomainError("report.rate_limited", limit=community.limits.reports_per_hour)
+
+
+async def submit(repos: Repos, community: Community, reporter: User, draft: Draft, now: datetime) -> Report:
+    await check_rate_limit(repos, community, reporter, now)
+    if community.category(draft.category) is None:
+        raise DomainError("report.unknown_category")
+    year = now.astimezone(community.tz).year
+    number = await repos.reports.next_ticket_number(year)
+    report = await repos.reports.create(
+        ticket=f"{year}-{number:04d}",
+        reporter_id=reporter.id,
+        category=draft.category,
+        urgency=draft.urgency,
+        description=draft.description,
+        grid_key=draft.grid_key,
+        building=draft.building,
+        unit=draft.unit,
+        latitude=draft.latitude,
+        longitude=draft.longitude,
+        anonymous=draft.anonymous,
+        state=rs.SUBMITTED,
+        created_at=now,
+        updated_at=now,
+    )
+    for position, media_id in enumerate(draft.photos):
+        await repos.reports.add_photo(report.id, "before", position, media_id)
+    await repos.reports.add_event(report.id, reporter.id, None, rs.SUBMITTED, None, now)
+    deadline = ack_deadline(community, report)
+    escalate_minutes = (
+        community.escalation.urgent_escalate_minutes
+        if report.urgency == "urgent"
+        else community.escalation.normal_escalate_minutes
+    )
+    await repos.schedules.arm(REMINDER, str(report.id), now + deadline)
+    await repos.schedules.arm(ESCALATION, str(report.id), now + timedelta(minutes=escalate_minutes))
+    await _tell_grid_workers(repos, community, report, "notify.new_report", now)
+    await notify.report_card(repos, community, report.id, now, edit=False)
+    return report
+
+
+async def _tell_grid_workers(
+    repos: Repos, community: Community, report: Report, key: str, now: datetime
+) -> int:
+    if not report.grid_key:
+        return 0
+    workers = await repos.users.workers_of_grid(report.grid_key)
+    for worker in workers:
+        reply = await card(repos, community, report, show_reporter=False)
+        intro = Text(key, {"ticket": ticket_label(report), "card": reply.text})
+        await notify.to_user(repos, community, worker, Reply(intro, reply.choices, reply.photos), now)
+    return len(workers)
+
+
+async def load(repos: Repos, report_id: int) -> Report:
+    report = await repos.reports.get(report_id)
+    if report is None:
+        raise DomainError("report.not_found")
+    return report
+
+
+async def find_by_ticket(repos: Repos, text: str) -> Report | None:
+    ticket = text.strip().lstrip("#＃").strip()
+    return await repos.reports.by_ticket(ticket)
+
+
+async def may_handle(repos: Repos, user: User, report: Report) -> bool:
+    if user.role in COMMANDERS:
+        return True
+    if report.assignee_id == user.id:
+        return True
+    return user.role == GRID_WORKER and report.grid_key in await repos.users.grids_of(user.id)
+
+
+def _require_commander(user: User) -> None:
+    if user.role not in COMMANDERS:
+        raise PermissionDenied()
+
+
+async def _require_handler(repos: Repos, user: User, report: Report) -> None:
+    if not await may_handle(repos, user, report):
+        raise PermissionDenied()
+
+
+def check_move(report: Report, to_state: str) -> None:
+    """Explain politely why a move is impossible (usually: someone else was faster)."""
+    if not rs.can_move(report.state, to_state):
+        raise DomainError("report.cannot_move", ticket=ticket_label(report), state=state_label(report.state))
+
+
+async def _move(
+    repos: Repos,
+    community: Community,
+    actor: User,
+    report: Report,
+    to_state: str,
+    now: datetime,
+    note: str | None = None,
+    **values: object,
+) -> Report:
+    check_move(report, to_state)
+    if report.state == rs.SUBMITTED:
+        values.setdefault("acknowledged_at", now)
+    if to_state in rs.CLOSED:
+        values["closed_at"] = now
+    if not await repos.reports.move(report.id, report.state, to_state, now, **values):
+        # Lost a race with another click; describe the state that won.
+        current = await load(repos, report.id)
+        raise DomainError(
+            "report.cannot_move", ticket=ticket_label(current), state=state_label(current.state)
+        )
+    await repos.reports.add_event(report.id, actor.id, report.state, to_state, note, now)
+    if report.state == rs.SUBMITTED:
+        await repos.schedules.cancel(REMINDER, str(report.id))
+        await repos.schedules.cancel(ESCALATION, str(report.id))
+    moved = await load(repos, report.id)
+    await _tell_reporter(repos, community, moved, note, now)
+    await notify.report_card(repos, community, moved.id, now, edit=True)
+    return moved
+
+
+async def _tell_reporter(
+    repos: Repos, community: Community, report: Report, note: str | None, now: datetime
+) -> None:
+    reporter = await repos.users.get(report.reporter_id)
+    if reporter is None:
+        return
+    params: dict[str, object] = {
+        "ticket": ticket_label(report),
+        "state": state_label(report.state),
+        "category": category_label(community, report.category),
+    }
+    key = f"notify.reporter.{report.state}"
+    if note:
+        params["note"] = Verbatim(note)
+    if report.state == rs.DUPLICATE and report.duplicate_of:
+        original = await repos.reports.get(report.duplicate_of)
+        params["original"] = ticket_label(original) if original else "?"
+    reply_choices: tuple[tuple[Choice, ...], ...] = ()
+    if report.state == rs.RESOLVED:
+        reply_choices = (
+            tuple(
+                Choice(Text("button.stars", {"n": n}), action=choices.encode("rate", report.id, n))
+                for n in range(1, 6)
+            ),
+        )
+    await notify.to_user(repos, community, reporter, Reply(Text(key, params), reply_choices), now)
+
+
+async def acknowledge(
+    repos: Repos, community: Community, actor: User, report_id: int, now: datetime
+) -> Report:
+    report = await load(repos, report_id)
+    await _require_handler(repos, actor, report)
+    return await _move(repos, community, actor, report, rs.ACKNOWLEDGED, now)
+
+
+async def assignable_workers(repos: Repos, actor: User, report: Report) -> list[User]:
+    _require_commander(actor)
+    check_move(report, rs.ASSIGNED)
+    if not report.grid_key:
+        return []
+    return await repos.users.workers_of_grid(report.grid_key)
+
+
+async def assign(
+    repos: Repos, community: Community, actor: User, report_id: int, worker_id: int, now: datetime
+) -> Report:
+    report = await load(repos, report_id)
+    _require_commander(actor)
+    worker = await repos.users.get(worker_id)
+    if worker is None or worker.role != GRID_WORKER:
+        raise DomainError("report.not_a_worker")
+    if report.grid_key not in await repos.users.grids_of(worker.id):
+        raise DomainError("report.worker_wrong_grid")
+    if report.state == rs.ASSIGNED and report.assignee_id == worker.id:
+        raise DomainError(
+            "report.already_assigned", ticket=ticket_label(report), name=Verbatim(worker.display_name)
+        )
+    moved = await _move(
+        repos, community, actor, report, rs.ASSIGNED, now, note=worker.display_name, assignee_id=worker.id
+    )
+    task = await card(repos, community, moved, show_reporter=False)
+    start = Choice(Text("button.start_work"), action=choices.encode("rep", "start", moved.id))
+    resolve = Choice(Text("button.resolve"), action=choices.encode("rep", "res", moved.id))
+    intro = Text("notify.assigned_to_you", {"ticket": ticket_label(moved), "card": task.text})
+    await notify.to_user(repos, community, worker, Reply(intro, ((start, resolve),), task.photos), now)
+    return moved
+
+
+async def start_work(
+    repos: Repos, community: Community, actor: User, report_id: int, now: datetime
+) -> Report:
+    report = await load(repos, report_id)
+    await _require_handler(repos, actor, report)
+    return await _move(repos, community, actor, report, rs.IN_PROGRESS, now)
+
+
+async def check_can_resolve(repos: Repos, actor: User, report: Report) -> None:
+    await _require_handler(repos, actor, report)
+    check_move(report, rs.RESOLVED)
+
+
+async def resolve(
+    repos: Repos,
+    community: Community,
+    actor: User,
+    report_id: int,
+    note: str,
+    after_photo: int | None,
+    now: datetime,
+) -> Report:
+    report = await load(repos, report_id)
+    await check_can_resolve(repos, actor, report)
+    if after_photo is not None:
+        await repos.reports.add_photo(report.id, "after", 0, after_photo)
+    return await _move(repos, community, actor, report, rs.RESOLVED, now, note=note, resolution_note=note)
+
+
+def check_can_reject(actor: User, report: Report) -> None:
+    _require_commander(actor)
+    check_move(report, rs.REJECTED)
+
+
+async def reject(
+    repos: Repos, community: Community, actor: User, report_id: int, reason: str, now: datetime
+) -> Report:
+    report = await load(repos, report_id)
+    check_can_reject(actor, report)
+    return await _move(
+        repos, community, actor, report, rs.REJECTED, now, note=reason, rejection_reason=reason
+    )
+
+
+def check_can_mark_duplicate(actor: User, report: Report) -> None:
+    _require_commander(actor)
+    check_move(report, rs.DUPLICATE)
+
+
+async def mark_duplicate(
+    repos: Repos, community: Community, actor: User, report_id: int, original: Report, now: datetime
+) -> Report:
+    report = await load(repos, report_id)
+    check_can_mark_duplicate(actor, report)
+    if original.id == report.id:
+        raise DomainError("report.duplicate_of_itself")
+    return await _move(
+        repos,
+        community,
+        actor,
+        report,
+        rs.DUPLICATE,
+        now,
+        note=ticket_label(original),
+        duplicate_of=original.id,
+    )
+
+
+async def rate(repos: Repos, reporter: User, report_id: int, rating: int, now: datetime) -> Report:
+    report = await load(repos, report_id)
+    if report.reporter_id != reporter.id:
+        raise PermissionDenied()
+    if not 1 <= rating <= 5:
+        raise DomainError("rating.out_of_range")
+    if report.rating is not None:
+        raise DomainError("rating.already", ticket=ticket_label(report), rating=report.rating)
+    if not await repos.reports.set_rating(report.id, rating, now):
+        raise DomainError("rating.not_resolved")
+    return await load(repos, report.id)
+
+
+async def fire_reminder(repos: Repos, community: Community, report_id: int, now: datetime) -> None:
+    report = await repos.reports.get(report_id)
+    if report is None or report.state != rs.SUBMITTED:
+        return
+    told = await _tell_grid_workers(repos, community, report, "notify.reminder", now)
+    if told == 0:
+        await _escalate(repos, community, report, now)
+
+
+async def fire_escalation(repos: Repos, community: Community, report_id: int, now: datetime) -> None:
+    report = await repos.reports.get(report_id)
+    if report is None or report.state != rs.SUBMITTED:
+        return
+    await _escalate(repos, community, report, now)
+
+
+async def _escalate(repos: Repos, community: Community, report: Report, now: datetime) -> None:
+    minutes = int((now - report.created_at).total_seconds() // 60)
+    shown = await card(repos, community, report, show_reporter=False)
+    text = Text("notify.escalation", {"ticket": ticket_label(report), "minutes": minutes, "card": shown.text})
+    await notify.to_police_groups(repos, community, Reply(text, shown.choices), now)

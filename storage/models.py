@@ -1,0 +1,136 @@
+"""Rows as plain dataclasses: what repositories return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    display_name: str
+    role: str
+    language: str | None
+    grid_key: str | None
+    building: str | None
+    unit: str | None
+    privacy_accepted_at: datetime | None
+    onboarded_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Identity:
+    channel: str
+    external_id: str
+    user_id: int
+    chat_id: str | None
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class Invite:
+    code: str
+    role: str
+    grid_key: str | None
+    created_by: int
+    created_at: datetime
+    expires_at: datetime
+    used_by: int | None
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    user_id: int
+    channel: str
+    flow: str
+    step: str
+    data: dict[str, Any]
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Report:
+    id: int
+    ticket: str
+    reporter_id: int
+    category: str
+    urgency: str
+    description: str
+    grid_key: str | None
+    building: str | None
+    unit: str | None
+    latitude: float | None
+    longitude: float | None
+    anonymous: bool
+    state: str
+    assignee_id: int | None
+    duplicate_of: int | None
+    resolution_note: str | None
+    rejection_reason: str | None
+    rating: int | None
+    rating_comment: str | None
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReportEvent:
+    id: int
+    report_id: int
+    actor_id: int | None
+    from_state: str | None
+    to_state: str
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Media:
+    id: int
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    size: int
+    path: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReportCard:
+    report_id: int
+    channel: str
+    chat_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    channel: str
+    chat_id: str
+    language: str
+    kind: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    id: int
+    kind: str
+    ref: str
+    due_at: datetime
+    state: str
+    fired_at: datetime | None

@@ -1,0 +1,213 @@
+"""Tables of the Shouwang database (SQLAlchemy Core).
+
+The migrations under storage/migrations create exactly these tables; a test
+compares the two so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from storage.types import UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ROLES = ("resident", "volunteer", "grid_worker", "police", "admin")
+REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress", "resolved", "rejected", "duplicate")
+URGENCIES = ("normal", "urgent")
+OUTBOX_STATES = ("pending", "sent", "failed", "blocked")
+SCHEDULE_STATES = ("pending", "done", "cancelled")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("display_name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default="resident"),
+    sa.Column("language", sa.String(8), nullable=True),
+    sa.Column("grid_key", sa.String(64), nullable=True),
+    sa.Column("building", sa.String(32), nullable=True),
+    sa.Column("unit", sa.String(32), nullable=True),
+    sa.Column("privacy_accepted_at", UTCDateTime, nullable=True),
+    sa.Column("onboarded_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("external_id", sa.String(128), primary_key=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("chat_id", sa.String(128), nullable=True),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+grid_assignments = sa.Table(
+    "grid_assignments",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("grid_key", sa.String(64), primary_key=True),
+)
+
+invites = sa.Table(
+    "invites",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("grid_key", sa.String(64), nullable=True),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("flow", sa.String(32), nullable=False),
+    sa.Column("step", sa.String(32), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+ticket_counters = sa.Table(
+    "ticket_counters",
+    metadata,
+    sa.Column("year", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.Integer, nullable=False),
+)
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ticket", sa.String(16), nullable=False, unique=True),
+    sa.Column("reporter_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("urgency", sa.String(8), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("grid_key", sa.String(64), nullable=True),
+    sa.Column("building", sa.String(32), nullable=True),
+    sa.Column("unit", sa.String(32), nullable=True),
+    sa.Column("latitude", sa.Float, nullable=True),
+    sa.Column("longitude", sa.Float, nullable=True),
+    sa.Column("anonymous", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("assignee_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("duplicate_of", sa.Integer, sa.ForeignKey("reports.id"), nullable=True),
+    sa.Column("resolution_note", sa.Text, nullable=True),
+    sa.Column("rejection_reason", sa.Text, nullable=True),
+    sa.Column("rating", sa.Integer, nullable=True),
+    sa.Column("rating_comment", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("acknowledged_at", UTCDateTime, nullable=True),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", REPORT_STATES), name="state"),
+    sa.CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
+    sa.CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
+    sa.Index("ix_reports_reporter_created", "reporter_id", "created_at"),
+    sa.Index("ix_reports_grid_state", "grid_key", "state"),
+)
+
+report_events = sa.Table(
+    "report_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "report_id", sa.Integer, sa.ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("from_state", sa.String(16), nullable=True),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+media = sa.Table(
+    "media",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("mime", sa.String(32), nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("path", sa.String(256), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+report_photos = sa.Table(
+    "report_photos",
+    metadata,
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("media_id", sa.Integer, sa.ForeignKey("media.id"), nullable=False),
+    sa.CheckConstraint(_in("kind", ("before", "after")), name="kind"),
+)
+
+report_cards = sa.Table(
+    "report_cards",
+    metadata,
+    sa.Column("report_id", sa.Integer, sa.ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("message_id", sa.String(128), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(8), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
+    sa.CheckConstraint(_in("kind", ("message", "card", "card_edit")), name="kind"),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("ref", sa.String(64), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False, server_default="pending"),
+    sa.Column("fired_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("kind", "ref"),
+    sa.CheckConstraint(_in("state", SCHEDULE_STATES), name="state"),
+    sa.Index("ix_schedules_due", "state", "due_at"),
+)
