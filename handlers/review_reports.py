@@ -46,7 +46,7 @@ async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
             for w in workers
         )
         ctx.say("review.pick_worker", choices=rows, ticket=ticket_label(report))
-        ctx.notice("review.see_private_chat")
+        _point_to_private_chat(ctx)
     elif verb == "to" and len(parts) == 4 and parts[3].isdigit():
         moved = await reports.assign(ctx.repos, ctx.community, ctx.user, report_id, int(parts[3]), now)
         ctx.say("review.assigned", ticket=ticket_label(moved))
@@ -56,21 +56,26 @@ async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
         await conversation.begin(
             ctx, RESOLVE, "note", {"report_id": report.id, "ticket": ticket_label(report)}
         )
-        ctx.notice("review.see_private_chat")
+        _point_to_private_chat(ctx)
     elif verb == "rej":
         reports.check_can_reject(ctx.user, report)
         await conversation.begin(
             ctx, REJECT, "reason", {"report_id": report.id, "ticket": ticket_label(report)}
         )
-        ctx.notice("review.see_private_chat")
+        _point_to_private_chat(ctx)
     elif verb == "dup":
         reports.check_can_mark_duplicate(ctx.user, report)
         await conversation.begin(
             ctx, DUPLICATE, "original", {"report_id": report.id, "ticket": ticket_label(report)}
         )
-        ctx.notice("review.see_private_chat")
+        _point_to_private_chat(ctx)
     else:
         raise StaleAction()
+
+
+def _point_to_private_chat(ctx: Ctx) -> None:
+    if ctx.inp.is_group:
+        ctx.notice("review.see_private_chat")
 
 
 def _note(ctx: Ctx) -> str | None:

@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from handlers.services import accounts
-from storage.repositories import Repos
 from tests.harness import POLICE_GROUP, Harness
 
 
@@ -411,7 +410,3 @@ async def test_outbox_keeps_messages_when_the_channel_fails(bot: Harness) -> Non
     assert await bot.deliver() == 0  # not due yet: the platform asked us to wait
     await bot.wait(timedelta(seconds=31))
     assert await bot.repos_do(lambda r: r.outbox.counts()) == {"sent": 2}
-
-
-def test_repos_is_importable_without_telegram() -> None:
-    assert Repos is not None
