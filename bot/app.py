@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel
 from bot.community_file import load_community
@@ -14,6 +15,9 @@ from bot.delivery import Delivery
 from bot.i18n import Translator
 from bot.scheduler import Scheduler
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.channels.wecom import WeComConfig
 from handlers.clock import Clock, SystemClock
 from handlers.community import Community
 from handlers.media import MediaStore
@@ -61,31 +65,79 @@ async def build_runtime(
     return Runtime(settings, community, database, translator, media, clock, engine, delivery, channels)
 
 
-async def run_telegram(settings: Settings) -> None:
-    """`shouwang run` with a Telegram token: long polling until SIGINT/SIGTERM."""
+def wecom_config(settings: Settings) -> WeComConfig:
+    from bot.channels.wecom import WeComConfig
+
+    assert (
+        settings.wecom_corp_id and settings.wecom_secret and settings.wecom_token and settings.wecom_aes_key
+    )
+    assert settings.wecom_agent_id is not None
+    return WeComConfig(
+        corp_id=settings.wecom_corp_id,
+        agent_id=settings.wecom_agent_id,
+        secret=settings.wecom_secret,
+        token=settings.wecom_token,
+        aes_key=settings.wecom_aes_key,
+        api_url=settings.wecom_api_url.rstrip("/"),
+    )
+
+
+async def run(settings: Settings) -> None:
+    """`shouwang run`: every configured channel in one process, until SIGINT/SIGTERM."""
+    import httpx
+    import uvicorn
+
     from bot.channels.telegram import TelegramChannel
+    from bot.channels.wecom import WeComChannel
+    from bot.web import build_web_app
 
     runtime = await build_runtime(settings)
-    assert settings.telegram_token
-    telegram = TelegramChannel.build(
-        runtime, settings.telegram_token, settings.telegram_api_url, settings.telegram_file_url
-    )
-    runtime.add_channel(telegram)
-    scheduler = Scheduler(runtime.engine, settings.scheduler_tick_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    async with telegram.application:
-        await telegram.start()
-        delivery_task = asyncio.create_task(runtime.delivery.run())
+    async with contextlib.AsyncExitStack() as stack:
+        tasks: list[asyncio.Task[None]] = []
+        wecom: WeComChannel | None = None
+        if settings.wecom_enabled:
+            client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+            wecom = WeComChannel(runtime, wecom_config(settings), client)
+            runtime.add_channel(wecom)
+            tasks.append(asyncio.create_task(wecom.run()))
+        telegram: TelegramChannel | None = None
+        if settings.telegram_token:
+            telegram = TelegramChannel.build(
+                runtime, settings.telegram_token, settings.telegram_api_url, settings.telegram_file_url
+            )
+            await stack.enter_async_context(telegram.application)
+            await telegram.start()
+            runtime.add_channel(telegram)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                build_web_app(runtime, wecom),
+                host=settings.http_host,
+                port=settings.http_port,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+            )
+        )
+        # uvicorn would install its own signal handlers and swallow ours.
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        tasks.append(asyncio.create_task(server.serve()))
+        tasks.append(asyncio.create_task(runtime.delivery.run()))
+        scheduler = Scheduler(runtime.engine, settings.scheduler_tick_seconds)
         scheduler.start(runtime.clock.now())
-        log.info("shouwang running", extra={"channels": sorted(runtime.channels)})
+        log.info("shouwang running", extra={"channels": sorted(runtime.channels), "port": settings.http_port})
         await stop.wait()
         log.info("shouwang stopping")
         scheduler.shutdown()
+        server.should_exit = True
         runtime.delivery.stop()
-        await delivery_task
-        await telegram.stop()
+        if wecom is not None:
+            wecom.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if telegram is not None:
+            await telegram.stop()
     await runtime.close()

@@ -7,6 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from bot import logging_setup
 from bot.community_file import CommunityFileError, load_community
 from bot.settings import Settings
@@ -19,9 +21,7 @@ from storage.repositories import Repos
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shouwang", description="守望 Shouwang community-safety bot")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
-        "run", help="run the bot (Telegram when SHOUWANG_TELEGRAM_TOKEN is set, else the simulator)"
-    )
+    commands.add_parser("run", help="run the bot on the configured channels (the simulator when none is)")
     simulate = commands.add_parser("simulate", help="the bot in this terminal, with a demo community")
     simulate.add_argument(
         "--script", type=Path, help="run these lines non-interactively and print the transcript"
@@ -40,14 +40,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "\n".join(f"  {e['msg'].removeprefix('Value error, ')}" for e in error.errors())
+        print(f"shouwang: the settings are not valid:\n{problems}", file=sys.stderr)
+        return 2
     try:
         if args.command == "run":
-            if settings.telegram_token:
+            if settings.telegram_token or settings.wecom_enabled:
                 logging_setup.configure(settings.log_level)
-                from bot.app import run_telegram
+                from bot.app import run
 
-                asyncio.run(run_telegram(settings))
+                asyncio.run(run(settings))
             else:
                 logging_setup.configure("WARNING")
                 print("SHOUWANG_TELEGRAM_TOKEN is not set: starting the offline simulator.", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXAMPLE_COMMUNITY_FILE = Path(__file__).resolve().parent.parent / "config" / "community.example.toml"
@@ -18,9 +19,39 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_api_url: str | None = None
     telegram_file_url: str | None = None
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_secret: str | None = None
+    wecom_token: str | None = None
+    wecom_aes_key: str | None = None
+    wecom_api_url: str = "https://qyapi.weixin.qq.com"
+    # The web app: /healthz and the WeChat Work callback.
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
     log_level: str = "INFO"
     # How often APScheduler looks for due reminders, escalations and expired drafts.
     scheduler_tick_seconds: float = 15.0
+
+    @model_validator(mode="after")
+    def _wecom_complete(self) -> Settings:
+        wecom = {
+            "SHOUWANG_WECOM_CORP_ID": self.wecom_corp_id,
+            "SHOUWANG_WECOM_AGENT_ID": self.wecom_agent_id,
+            "SHOUWANG_WECOM_SECRET": self.wecom_secret,
+            "SHOUWANG_WECOM_TOKEN": self.wecom_token,
+            "SHOUWANG_WECOM_AES_KEY": self.wecom_aes_key,
+        }
+        given = [name for name, value in wecom.items() if value]
+        if given and len(given) < len(wecom):
+            missing = ", ".join(name for name, value in wecom.items() if not value)
+            raise ValueError(f"WeChat Work is half configured: also set {missing}")
+        if self.wecom_aes_key and len(self.wecom_aes_key) != 43:
+            raise ValueError("SHOUWANG_WECOM_AES_KEY (EncodingAESKey) must be exactly 43 characters")
+        return self
+
+    @property
+    def wecom_enabled(self) -> bool:
+        return bool(self.wecom_corp_id)
 
     @property
     def community_path(self) -> Path:

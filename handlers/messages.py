@@ -106,7 +106,6 @@ class Response:
 
     replies: list[Reply] = field(default_factory=list)
     notice: Text | None = None
-    edit: Reply | None = None
     # The language of the person who spoke, for rendering the above.
     language: str = "zh_CN"
 

@@ -114,7 +114,9 @@ async def ask_photos(ctx: Ctx) -> None:
     if count == 0:
         ctx.say("report.ask_photos", choices=_done_button(), max=ctx.community.limits.max_photos)
     else:
-        ctx.say("report.photo_or_done", choices=_done_button(), count=count, max=ctx.community.limits.max_photos)
+        ctx.say(
+            "report.photo_or_done", choices=_done_button(), count=count, max=ctx.community.limits.max_photos
+        )
 
 
 async def _add_photo(ctx: Ctx) -> bool:

@@ -44,7 +44,9 @@ def location_label(report_like: dict[str, object] | Report) -> Text:
     lat, lon = get("latitude"), get("longitude")
     if building:
         if unit:
-            return Text("report.location_building_unit", {"building": str(building), "unit": Verbatim(str(unit))})
+            return Text(
+                "report.location_building_unit", {"building": str(building), "unit": Verbatim(str(unit))}
+            )
         return Text("report.location_building", {"building": str(building)})
     if lat is not None and lon is not None:
         return Text("report.location_point", {"lat": f"{lat:.5f}", "lon": f"{lon:.5f}"})

@@ -29,7 +29,6 @@ async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
         ctx.notice("review.acknowledged", ticket=ticket_label(moved))
     elif verb == "start":
         moved = await reports.start_work(ctx.repos, ctx.community, ctx.user, report_id, now)
-        ctx.notice("review.started", ticket=ticket_label(moved))
         ctx.say("review.started", ticket=ticket_label(moved))
     elif verb == "asg":
         workers = await reports.assignable_workers(ctx.repos, ctx.user, report)
@@ -50,7 +49,6 @@ async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
     elif verb == "to" and len(parts) == 4 and parts[3].isdigit():
         moved = await reports.assign(ctx.repos, ctx.community, ctx.user, report_id, int(parts[3]), now)
         ctx.say("review.assigned", ticket=ticket_label(moved))
-        ctx.notice("review.assigned", ticket=ticket_label(moved))
     elif verb == "res":
         await reports.check_can_resolve(ctx.repos, ctx.user, report)
         await conversation.begin(

@@ -14,6 +14,7 @@ from handlers import (
     conversation,
     help,
     invites,
+    link_accounts,
     my_reports,
     notify,
     onboarding,
@@ -224,6 +225,7 @@ COMMANDS = {
     "myreports": my_reports.list_mine,
     "tasks": tasks.list_tasks,
     "invite": invites.create,
+    "link": link_accounts.link,
 }
 
 

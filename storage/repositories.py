@@ -499,6 +499,90 @@ class ScheduleRepo(_Repo):
         return _to(Schedule, row)
 
 
+class InboxRepo(_Repo):
+    async def accept(
+        self, channel: str, dedupe_key: str, payload: dict[str, Any], now: datetime
+    ) -> int | None:
+        """Store an inbound message; None if the same message was accepted before (a platform retry)."""
+        stmt = (
+            self._insert(t.inbox)
+            .values(channel=channel, dedupe_key=dedupe_key, payload=payload, received_at=now)
+            .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
+            .returning(t.inbox.c.id)
+        )
+        return (await self.c.execute(stmt)).scalar()
+
+    async def pending(self, channel: str, limit: int = 100) -> list[tuple[int, dict[str, Any]]]:
+        rows = await self.c.execute(
+            sa.select(t.inbox.c.id, t.inbox.c.payload)
+            .where(t.inbox.c.channel == channel, t.inbox.c.state == "pending")
+            .order_by(t.inbox.c.id)
+            .limit(limit)
+        )
+        return [(int(row.id), row.payload) for row in rows]
+
+    async def finish(self, inbox_id: int, state: str, now: datetime) -> None:
+        await self.c.execute(
+            t.inbox.update().where(t.inbox.c.id == inbox_id).values(state=state, processed_at=now)
+        )
+
+
+class MenuRepo(_Repo):
+    async def remember(self, channel: str, chat_id: str, actions: list[str | None], now: datetime) -> None:
+        values = {"actions": actions, "updated_at": now}
+        stmt = self._insert(t.menus).values(channel=channel, chat_id=chat_id, **values)
+        await self.c.execute(stmt.on_conflict_do_update(index_elements=["channel", "chat_id"], set_=values))
+
+    async def action(self, channel: str, chat_id: str, number: int) -> str | None:
+        actions = (
+            await self.c.execute(
+                sa.select(t.menus.c.actions).where(t.menus.c.channel == channel, t.menus.c.chat_id == chat_id)
+            )
+        ).scalar()
+        if not actions or not 1 <= number <= len(actions):
+            return None
+        return actions[number - 1]
+
+
+class LinkRepo(_Repo):
+    async def create(self, code: str, user_id: int, now: datetime, expires_at: datetime) -> None:
+        await self.c.execute(
+            t.link_codes.insert().values(code=code, user_id=user_id, created_at=now, expires_at=expires_at)
+        )
+
+    async def redeem(self, code: str, now: datetime) -> int | None:
+        """The user who made the code, if it is valid; it cannot be used twice."""
+        result = await self.c.execute(
+            t.link_codes.update()
+            .where(
+                t.link_codes.c.code == code, t.link_codes.c.used_at.is_(None), t.link_codes.c.expires_at > now
+            )
+            .values(used_at=now)
+            .returning(t.link_codes.c.user_id)
+        )
+        return result.scalar()
+
+    async def merge_users(self, keep: int, drop: int) -> None:
+        """Give everything of user `drop` to user `keep`, then remove `drop`."""
+        moves = [
+            (t.identities, t.identities.c.user_id),
+            (t.reports, t.reports.c.reporter_id),
+            (t.reports, t.reports.c.assignee_id),
+            (t.report_events, t.report_events.c.actor_id),
+            (t.invites, t.invites.c.created_by),
+            (t.invites, t.invites.c.used_by),
+        ]
+        for table, column in moves:
+            await self.c.execute(table.update().where(column == drop).values({column.name: keep}))
+        kept_grids = sa.select(t.grid_assignments.c.grid_key).where(t.grid_assignments.c.user_id == keep)
+        await self.c.execute(
+            t.grid_assignments.update()
+            .where(t.grid_assignments.c.user_id == drop, t.grid_assignments.c.grid_key.not_in(kept_grids))
+            .values(user_id=keep)
+        )
+        await self.c.execute(t.users.delete().where(t.users.c.id == drop))
+
+
 class Repos:
     """All repositories bound to one transaction."""
 
@@ -511,3 +595,6 @@ class Repos:
         self.media = MediaRepo(connection)
         self.outbox = OutboxRepo(connection)
         self.schedules = ScheduleRepo(connection)
+        self.inbox = InboxRepo(connection)
+        self.menus = MenuRepo(connection)
+        self.links = LinkRepo(connection)

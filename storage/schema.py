@@ -211,3 +211,42 @@ schedules = sa.Table(
     sa.CheckConstraint(_in("state", SCHEDULE_STATES), name="state"),
     sa.Index("ix_schedules_due", "state", "due_at"),
 )
+
+# Inbound messages of channels that push to us (WeChat Work callbacks): stored
+# before the HTTP answer, so a retry of the same message is recognised and a
+# crash after answering loses nothing.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("dedupe_key", sa.String(128), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(8), nullable=False, server_default="pending"),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("processed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("channel", "dedupe_key"),
+    sa.CheckConstraint(_in("state", ("pending", "done", "failed")), name="state"),
+    sa.Index("ix_inbox_pending", "state", "id"),
+)
+
+# The numbered menu last shown in a chat, so "1" can be understood on channels
+# without buttons, after a restart too.
+menus = sa.Table(
+    "menus",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("chat_id", sa.String(128), primary_key=True),
+    sa.Column("actions", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+link_codes = sa.Table(
+    "link_codes",
+    metadata,
+    sa.Column("code", sa.String(16), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+)

@@ -103,7 +103,12 @@ class Harness:
         return self.runtime
 
     async def person(
-        self, key: str, role: str = accounts.RESIDENT, *, grids: tuple[str, ...] = (), building: str | None = "3",
+        self,
+        key: str,
+        role: str = accounts.RESIDENT,
+        *,
+        grids: tuple[str, ...] = (),
+        building: str | None = "3",
         onboarded: bool = True,
     ) -> int:
         async with self.rt.database.transaction() as connection:
@@ -114,15 +119,23 @@ class Harness:
             if onboarded:
                 grid = self.rt.community.grid_for_building(building) if building else None
                 await repos.users.update(
-                    user.id, language="zh_CN", privacy_accepted_at=now, onboarded_at=now, building=building,
+                    user.id,
+                    language="zh_CN",
+                    privacy_accepted_at=now,
+                    onboarded_at=now,
+                    building=building,
                     grid_key=grid.key if grid else None,
                 )
             return user.id
 
     async def send(self, who: str, *, group: bool = False, **fields: Any) -> list[str]:
         incoming = Incoming(
-            channel=CHANNEL, user_external_id=who, chat_id=POLICE_GROUP if group else who, display_name=who,
-            is_group=group, **fields,
+            channel=CHANNEL,
+            user_external_id=who,
+            chat_id=POLICE_GROUP if group else who,
+            display_name=who,
+            is_group=group,
+            **fields,
         )
         self.last = await self.rt.engine.handle(incoming)
         await self.deliver()

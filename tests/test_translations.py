@@ -149,6 +149,8 @@ class _Scanner:
         self.source = path.read_text(encoding="utf-8")
         self.tree = ast.parse(self.source)
         self.keys = keys
+        # Key-shaped literals not at a known call site; kept by sweep() if their namespace is a key namespace.
+        self.loose: list[ast.Constant] = []
         self.parents: dict[ast.AST, ast.AST] = {}
         for parent in ast.walk(self.tree):
             for child in ast.iter_child_nodes(parent):
@@ -242,8 +244,7 @@ class _Scanner:
                 prefix = self._family(node)
                 if prefix is not None:
                     self.keys.families[prefix].add(f"{self.where}:{node.lineno}")
-        # Second pass: any other key-shaped literal, kept if its namespace is one the code uses for keys.
-        self._loose = [
+        self.loose = [
             node
             for node in ast.walk(self.tree)
             if isinstance(node, ast.Constant)
@@ -298,7 +299,7 @@ class _Scanner:
                 self.keys.toasts.add(key)
 
     def sweep(self, namespaces: set[str]) -> None:
-        for node in self._loose:
+        for node in self.loose:
             if node.value.split(".", 1)[0] in namespaces:
                 self.keys.static[node.value].add(f"{self.where}:{node.lineno}")
 

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     Message,
+    MessageEntity,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatType, MessageLimit
+from telegram.constants import CallbackQueryLimit, ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.base import DeliveryError, RetryLater, Undeliverable
 from bot.i18n import RenderedMessage
-from handlers.messages import Incoming, Location, Response
+from handlers import notify
+from handlers.messages import Incoming, Location, Reply, Response, Text, reply_to_json
+from storage.repositories import Repos
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -80,7 +85,23 @@ class TelegramChannel:
     # --- inbound -------------------------------------------------------------
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        incoming = await self._to_incoming(update)
+        query = update.callback_query
+        if query is not None and update.effective_chat is None:
+            # A button under an inline-mode message: nothing of ours, but stop the spinner.
+            await self._answer_query(query, None)
+            return
+        try:
+            incoming = await self._to_incoming(update)
+        except TelegramError:
+            # Typically the photo could not be fetched: say so rather than stay silent.
+            log.warning("could not read telegram update", exc_info=True)
+            chat = update.effective_chat
+            if chat is not None:
+                language = self.runtime.community.default_language
+                failed = Response([Reply(Text("error.internal"))], Text("error.internal"), language=language)
+                incoming = Incoming(NAME, "", str(chat.id), "", is_group=chat.type != ChatType.PRIVATE)
+                await self._answer(update, incoming, failed)
+            return
         if incoming is None:
             return
         response = await self.runtime.engine.handle(incoming)
@@ -129,15 +150,25 @@ class TelegramChannel:
         return Incoming(**base, text=text)
 
     def _command(self, message: Message) -> tuple[str, str] | None:
-        """("name", "args") for a /command, ("", "") for one addressed to another bot."""
+        """("name", "args") for a /command, ("", "") for one addressed to another bot.
+
+        Telegram marks a real command with a bot_command entity at offset 0; text
+        that merely starts with "/" (a path, "/ ok") is ordinary text.
+        """
         text = message.text or ""
-        if not text.startswith("/"):
+        entity = next(
+            (e for e in message.entities if e.type == MessageEntity.BOT_COMMAND and e.offset == 0), None
+        )
+        if entity is None:
             return None
-        head, _, args = text.partition(" ")
+        head = message.parse_entity(entity)
         name, _, target = head[1:].partition("@")
+        if not name:
+            return None
         if target and target.lower() != (self.application.bot.username or "").lower():
             return "", ""
-        return name.lower(), args.strip()
+        # Arguments may follow on the next line as well as after a space.
+        return name.lower(), text[len(head) :].strip()
 
     async def _answer(self, update: Update, incoming: Incoming, response: Response) -> None:
         translator = self.runtime.translator
@@ -145,25 +176,44 @@ class TelegramChannel:
         query = update.callback_query
         if query is not None:
             notice = translator.text(language, response.notice, self.deep_link) if response.notice else None
-            try:
-                await query.answer(notice[:200] if notice else None)
-            except TelegramError:
-                log.info("callback answer failed", extra={"chat": incoming.chat_id})
-        for reply in response.replies:
+            await self._answer_query(query, notice)
+        for index, reply in enumerate(response.replies):
             rendered = translator.render(language, reply, self.deep_link)
-            photos = await self._photos(reply.photos)
             try:
+                photos = await self._photos(reply.photos)
                 await self.send(incoming.chat_id, rendered, photos, group=incoming.is_group)
-            except DeliveryError:
-                log.warning("direct reply failed", extra={"chat": incoming.chat_id})
+            except Undeliverable:
+                log.info("direct reply undeliverable", extra={"chat": incoming.chat_id})
+                return
+            except (DeliveryError, OSError, TimeoutError):
+                # Flood limits or a network hiccup: the rest goes through the outbox, in
+                # order, instead of being lost with the request that failed.
+                log.warning("direct reply deferred to the outbox", extra={"chat": incoming.chat_id})
+                await self._defer(incoming.chat_id, language, response.replies[index:])
+                return
+
+    async def _answer_query(self, query: CallbackQuery, notice: str | None) -> None:
+        try:
+            # answerCallbackQuery takes at most 200 characters of text.
+            await query.answer(
+                _fit(notice, CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH) if notice else None
+            )
+        except TelegramError:
+            log.info("callback answer failed", extra={"query": query.id})
+
+    async def _defer(self, chat_id: str, language: str, replies: Sequence[Reply]) -> None:
+        now = self.runtime.clock.now()
+        async with self.runtime.database.transaction() as connection:
+            outbox = Repos(connection).outbox
+            for reply in replies:
+                await outbox.enqueue(NAME, chat_id, language, notify.MESSAGE, reply_to_json(reply), now)
+        self.runtime.delivery.wake()
 
     async def _photos(self, media_ids: tuple[int, ...]) -> list[bytes]:
         if not media_ids:
             return []
         photos = []
         async with self.runtime.database.transaction() as connection:
-            from storage.repositories import Repos
-
             repos = Repos(connection)
             for media_id in media_ids:
                 data = await self.runtime.media.read(repos, media_id)
@@ -189,6 +239,10 @@ class TelegramChannel:
                     for row in message.buttons
                 ]
             )
+        return self._reply_keyboard(message, group)
+
+    @staticmethod
+    def _reply_keyboard(message: RenderedMessage, group: bool) -> Any:
         if group:
             return None  # Reply keyboards would pop up for everyone in the group.
         if message.keyboard == "main":
@@ -210,18 +264,26 @@ class TelegramChannel:
         is_group = chat_id.startswith("-") if group is None else group
         markup = self._markup(message, is_group)
         try:
-            if photos and len(message.text) <= MessageLimit.CAPTION_LENGTH:
+            if photos and _utf16_len(message.text) <= MessageLimit.CAPTION_LENGTH:
                 for extra in photos[1:]:
                     await bot.send_photo(chat_id, extra)
                 sent = await bot.send_photo(chat_id, photos[0], caption=message.text, reply_markup=markup)
-                return CAPTION_PREFIX + str(sent.message_id)
-            for extra in photos:
-                await bot.send_photo(chat_id, extra)
-            chunks = _split(message.text, MessageLimit.MAX_TEXT_LENGTH)
-            for chunk in chunks[:-1]:
-                await bot.send_message(chat_id, chunk)
-            sent = await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
-            return str(sent.message_id)
+                ref = CAPTION_PREFIX + str(sent.message_id)
+            else:
+                for extra in photos:
+                    await bot.send_photo(chat_id, extra)
+                chunks = _split(message.text, MessageLimit.MAX_TEXT_LENGTH)
+                for chunk in chunks[:-1]:
+                    await bot.send_message(chat_id, chunk)
+                sent = await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
+                ref = str(sent.message_id)
+            if message.buttons and message.keyboard == "location" and not is_group:
+                # A message carries one markup: inline buttons or a reply keyboard. The
+                # location request only exists as a reply keyboard, so it follows on a
+                # message of its own, labelled like its button.
+                keyboard = self._reply_keyboard(message, is_group)
+                await bot.send_message(chat_id, message.keyboard_labels[0], reply_markup=keyboard)
+            return ref
         except TelegramError as error:
             raise _translate(error) from error
 
@@ -233,12 +295,12 @@ class TelegramChannel:
                 await bot.edit_message_caption(
                     chat_id,
                     int(message_ref[1:]),
-                    caption=message.text[: MessageLimit.CAPTION_LENGTH],
+                    caption=_fit(message.text, MessageLimit.CAPTION_LENGTH),
                     reply_markup=markup,
                 )
             else:
                 await bot.edit_message_text(
-                    message.text[: MessageLimit.MAX_TEXT_LENGTH],
+                    _fit(message.text, MessageLimit.MAX_TEXT_LENGTH),
                     chat_id,
                     int(message_ref),
                     reply_markup=markup,
@@ -251,13 +313,32 @@ class TelegramChannel:
             raise _translate(error) from error
 
 
+# Telegram measures texts in UTF-16 code units: an emoji such as 📋 counts twice.
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting(text: str, limit: int) -> int:
+    """How many characters of `text` fit into `limit` UTF-16 code units."""
+    if len(text) * 2 <= limit:
+        return len(text)
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def _fit(text: str, limit: int) -> str:
+    return text[: _fitting(text, limit)]
+
+
 def _split(text: str, limit: int) -> list[str]:
-    if len(text) <= limit:
-        return [text]
     chunks, rest = [], text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit)
-        cut = cut if cut > 0 else limit
+    while (fits := _fitting(rest, limit)) < len(rest):
+        cut = rest.rfind("\n", 0, fits)
+        cut = cut if cut > 0 else fits
         chunks.append(rest[:cut])
         rest = rest[cut:].lstrip("\n")
     return [*chunks, rest]

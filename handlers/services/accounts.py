@@ -142,3 +142,36 @@ async def grids_for(repos: Repos, user: User) -> list[str] | None:
     if user.role == GRID_WORKER:
         return await repos.users.grids_of(user.id)
     return []
+
+
+LINK_CODE_MINUTES = 10
+_LINK_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+async def create_link_code(repos: Repos, user: User, now: datetime) -> tuple[str, datetime]:
+    code = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(8))
+    expires_at = now + timedelta(minutes=LINK_CODE_MINUTES)
+    await repos.links.create(code, user.id, now, expires_at)
+    return code, expires_at
+
+
+async def link_accounts(repos: Repos, user: User, code: str, now: datetime) -> User:
+    """Join the account the code was made on with this one: one person, one role, one history."""
+    owner_id = await repos.links.redeem(code.strip().upper(), now)
+    if owner_id is None:
+        raise DomainError("link.invalid")
+    if owner_id == user.id:
+        raise DomainError("link.same_account")
+    owner = await repos.users.get(owner_id)
+    assert owner is not None
+    # The person keeps the more trusted of their two roles and whatever profile they completed.
+    role = max(owner.role, user.role, key=ROLES.index)
+    profile: dict[str, object] = {"role": role}
+    for name in ("language", "grid_key", "building", "unit", "privacy_accepted_at", "onboarded_at"):
+        if getattr(owner, name) is None and getattr(user, name) is not None:
+            profile[name] = getattr(user, name)
+    await repos.links.merge_users(keep=owner.id, drop=user.id)
+    await repos.users.update(owner.id, **profile)
+    merged = await repos.users.get(owner.id)
+    assert merged is not None
+    return merged

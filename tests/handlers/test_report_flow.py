@@ -54,7 +54,12 @@ async def test_report_lifecycle_from_filing_to_rating(bot: Harness) -> None:
 
     report = (await bot.repos_do(lambda r: r.reports.by_reporter(1 + 2, limit=1)))[0]
     assert report.ticket == "2026-0001"
-    assert (report.category, report.urgency, report.grid_key, report.building) == ("fire", "urgent", "g1", "3")
+    assert (report.category, report.urgency, report.grid_key, report.building) == (
+        "fire",
+        "urgent",
+        "g1",
+        "3",
+    )
     # The grid worker is told privately, the police group gets a card with the photo and actions.
     assert [s.text for s in bot.channel.to("worker")] == ["notify.new_report"]
     card = bot.channel.to(POLICE_GROUP)[0]
@@ -92,8 +97,11 @@ async def test_report_lifecycle_from_filing_to_rating(bot: Harness) -> None:
     assert done.resolution_note == "已清理通道，电动车已移走"
     events = await bot.repos_do(lambda r: r.reports.events(report.id))
     assert [(e.from_state, e.to_state) for e in events] == [
-        (None, "submitted"), ("submitted", "acknowledged"), ("acknowledged", "assigned"),
-        ("assigned", "in_progress"), ("in_progress", "resolved"),
+        (None, "submitted"),
+        ("submitted", "acknowledged"),
+        ("acknowledged", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "resolved"),
     ]
     assert all(e.actor_id for e in events)
     assert len(await bot.repos_do(lambda r: r.reports.photos(report.id, "after"))) == 1
@@ -149,7 +157,10 @@ async def test_bad_input_at_every_step_is_answered_and_loses_nothing(bot: Harnes
     await bot.press("wang", "v1:rpt:urg:normal")
     assert await bot.say("wang", "x" * 5000) == ["report.description_too_long", "report.ask_description"]
     assert await bot.say("wang", "  ") == ["report.description_too_short", "report.ask_description"]
-    assert await bot.send("wang", unsupported="voice") == ["report.unsupported_here", "report.ask_description"]
+    assert await bot.send("wang", unsupported="voice") == [
+        "report.unsupported_here",
+        "report.ask_description",
+    ]
     await bot.say("wang", "电瓶车在楼道里充电")
     assert await bot.send("wang", unsupported="voice") == ["report.unsupported_here", "report.ask_photos"]
     assert await bot.photo("wang", b"definitely not an image") == ["error.photo_unreadable"]

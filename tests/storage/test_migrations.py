@@ -24,12 +24,16 @@ async def test_migrations_build_exactly_the_declared_schema(database_url: str) -
 
     def differences(connection: sa.Connection) -> list[object]:
         context = MigrationContext.configure(connection)
-        return [d for d in compare_metadata(context, metadata) if d[0] != "remove_table" or d[1].name != "alembic_version"]
+        return [
+            d
+            for d in compare_metadata(context, metadata)
+            if d[0] != "remove_table" or d[1].name != "alembic_version"
+        ]
 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0001"
+    assert version == "0002"
     await database.close()
 
 
@@ -46,20 +50,38 @@ async def test_report_state_and_rating_are_constrained(repos_db: Database) -> No
         repos = Repos(connection)
         user = await repos.users.create("王阿姨", NOW)
         report = await repos.reports.create(
-            ticket="2026-0001", reporter_id=user.id, category="fire", urgency="normal", description="x",
-            anonymous=False, state="submitted", created_at=NOW, updated_at=NOW,
+            ticket="2026-0001",
+            reporter_id=user.id,
+            category="fire",
+            urgency="normal",
+            description="x",
+            anonymous=False,
+            state="submitted",
+            created_at=NOW,
+            updated_at=NOW,
         )
     with pytest.raises(IntegrityError):
         async with repos_db.transaction() as connection:
-            await connection.execute(sa.text("UPDATE reports SET state = 'lost' WHERE id = :id"), {"id": report.id})
+            await connection.execute(
+                sa.text("UPDATE reports SET state = 'lost' WHERE id = :id"), {"id": report.id}
+            )
     with pytest.raises(IntegrityError):
         async with repos_db.transaction() as connection:
-            await connection.execute(sa.text("UPDATE reports SET rating = 6 WHERE id = :id"), {"id": report.id})
+            await connection.execute(
+                sa.text("UPDATE reports SET rating = 6 WHERE id = :id"), {"id": report.id}
+            )
     with pytest.raises(IntegrityError):
         async with repos_db.transaction() as connection:
             await Repos(connection).reports.create(
-                ticket="2026-0001", reporter_id=user.id, category="fire", urgency="normal", description="y",
-                anonymous=False, state="submitted", created_at=NOW, updated_at=NOW,
+                ticket="2026-0001",
+                reporter_id=user.id,
+                category="fire",
+                urgency="normal",
+                description="y",
+                anonymous=False,
+                state="submitted",
+                created_at=NOW,
+                updated_at=NOW,
             )
 
 
@@ -70,8 +92,15 @@ async def test_ticket_counter_and_state_moves_are_race_safe(repos_db: Database) 
         assert await repos.reports.next_ticket_number(2027) == 1
         user = await repos.users.create("x", NOW)
         report = await repos.reports.create(
-            ticket="2026-0009", reporter_id=user.id, category="fire", urgency="normal", description="x",
-            anonymous=False, state="submitted", created_at=NOW, updated_at=NOW,
+            ticket="2026-0009",
+            reporter_id=user.id,
+            category="fire",
+            urgency="normal",
+            description="x",
+            anonymous=False,
+            state="submitted",
+            created_at=NOW,
+            updated_at=NOW,
         )
         assert await repos.reports.move(report.id, "submitted", "acknowledged", NOW)
         # The second of two simultaneous clicks finds the state already changed.
