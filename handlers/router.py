@@ -154,6 +154,10 @@ class Engine:
         if command == "help":
             await help.show_help(ctx)
             return
+        if command == "link":
+            # Linking first is how a new account inherits a finished profile.
+            await link_accounts.link(ctx)
+            return
         if command not in COMMANDS:
             ctx.say("error.unknown_command", command=command[:32])
             return
@@ -225,7 +229,6 @@ COMMANDS = {
     "myreports": my_reports.list_mine,
     "tasks": tasks.list_tasks,
     "invite": invites.create,
-    "link": link_accounts.link,
 }
 
 

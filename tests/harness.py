@@ -128,9 +128,11 @@ class Harness:
                 )
             return user.id
 
-    async def send(self, who: str, *, group: bool = False, **fields: Any) -> list[str]:
+    async def send(
+        self, who: str, *, group: bool = False, channel: str = CHANNEL, **fields: Any
+    ) -> list[str]:
         incoming = Incoming(
-            channel=CHANNEL,
+            channel=channel,
             user_external_id=who,
             chat_id=POLICE_GROUP if group else who,
             display_name=who,
