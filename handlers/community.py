@@ -20,10 +20,19 @@ import unicodedata
 import zoneinfo
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 LANGUAGES = ("zh_CN", "en", "zh_TW")
+BUILT_IN_CATEGORY_KEYS = ("road", "fire", "suspicious", "dispute", "fraud", "sanitation", "other")
 
 _SLUG_RE = re.compile(r"^[a-z0-9_-]+$")
 # Longest first, so "3号楼" loses "号楼" rather than just "楼"-less "号".
@@ -134,6 +143,13 @@ class Category(BaseModel):
                 )
         return names
 
+    @model_validator(mode="after")
+    def _custom_needs_names(self) -> Category:
+        # Only the built-in categories have labels in the translation catalogues.
+        if not self.names and self.key not in BUILT_IN_CATEGORY_KEYS:
+            raise ValueError(f"category '{self.key}' is not built in, so it needs names (e.g. names.zh_CN)")
+        return self
+
 
 class PoliceGroups(BaseModel):
     model_config = _FROZEN
@@ -191,9 +207,7 @@ class Limits(BaseModel):
         return value
 
 
-DEFAULT_CATEGORIES: tuple[Category, ...] = tuple(
-    Category(key=key) for key in ("road", "fire", "suspicious", "dispute", "fraud", "sanitation", "other")
-)
+DEFAULT_CATEGORIES: tuple[Category, ...] = tuple(Category(key=key) for key in BUILT_IN_CATEGORY_KEYS)
 
 
 class Community(BaseModel):

@@ -202,7 +202,10 @@ def test_is_inside_without_center_accepts_everything() -> None:
         ({"radius_m": 0}, "greater than 0"),
         ({"grids": []}, "at least 1 item"),
         ({"center": {"lat": 91, "lon": 0}}, "less than or equal to 90"),
-        ({"categories": [{"key": "a"}, {"key": "a"}]}, "category key 'a' is already used by categories[0]"),
+        (
+            {"categories": [{"key": "fire"}, {"key": "fire"}]},
+            "category key 'fire' is already used by categories[0]",
+        ),
         ({"categories": [{"key": "A b"}]}, "'A b' is not a valid key"),
         ({"categories": [{"key": "a", "names": {"fr": "x"}}]}, "unknown language 'fr'"),
         ({"escalation": {"urgent_ack_minutes": 30}}, "greater than urgent_ack_minutes (30)"),
@@ -254,3 +257,12 @@ def test_duplicate_errors_carry_precise_position() -> None:
 def test_category_names() -> None:
     category = Category(key="road", names={"zh_CN": "道路设施", "en": "Roads"})
     assert category.names["en"] == "Roads"
+
+
+def test_custom_category_needs_names() -> None:
+    from handlers.community import Category
+
+    assert Category(key="fire").names == {}
+    assert Category(key="parking", names={"zh_CN": "违停"}).names == {"zh_CN": "违停"}
+    with pytest.raises(ValidationError, match="needs names"):
+        Category(key="parking")
