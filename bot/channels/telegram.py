@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
@@ -19,7 +20,7 @@ from telegram import (
 )
 from telegram.constants import CallbackQueryLimit, ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot.channels.base import DeliveryError, RetryLater, Undeliverable
 from bot.i18n import RenderedMessage
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAME = "telegram"
+# Updates of different people handled at once; one person's always in order.
+CONCURRENT_UPDATES = 64
+# Engine calls at once on a database with concurrent writers (PostgreSQL).
+ENGINE_CALLS = 8
 CAPTION_PREFIX = "c"
 UNSUPPORTED_KINDS = (
     "sticker",
@@ -48,6 +53,50 @@ UNSUPPORTED_KINDS = (
 )
 
 
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """One person's updates in arrival order, different people's side by side.
+
+    PTB's default handles one update at a time, so every Bot API round trip of
+    one person (answer the button, send the next question) holds up everyone
+    else; PTB's own concurrent mode loses the order within a dialogue instead
+    (a button press could overtake the text typed before it). Conversation
+    state is kept per person, so per person is the order that matters.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._last: dict[int | None, asyncio.Future[None]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _person(update)
+        previous = self._last.get(key)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last[key] = done
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)
+            await coroutine
+        finally:
+            done.set_result(None)
+            if self._last.get(key) is done:
+                del self._last[key]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release: PTB waits for the updates in progress before shutting down."""
+
+
+def _person(update: object) -> int | None:
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return update.effective_user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return None  # Everything else is handled in order among itself.
+
+
 class TelegramChannel:
     name = NAME
 
@@ -56,12 +105,22 @@ class TelegramChannel:
         self.application = application
         application.add_handler(TypeHandler(Update, self._on_update))
         application.add_error_handler(self._on_error)
+        # SQLite has one writer and every engine call writes: queueing here is far cheaper
+        # than SQLite's busy handler, which sleeps up to 100 ms between tries.
+        self._engine_slots = asyncio.Semaphore(1 if runtime.database.dialect == "sqlite" else ENGINE_CALLS)
 
     @classmethod
     def build(
-        cls, runtime: Runtime, token: str, api_url: str | None = None, file_url: str | None = None
+        cls,
+        runtime: Runtime,
+        token: str,
+        api_url: str | None = None,
+        file_url: str | None = None,
+        concurrency: int = CONCURRENT_UPDATES,
     ) -> TelegramChannel:
         builder = ApplicationBuilder().token(token).job_queue(None)
+        if concurrency > 1:
+            builder = builder.concurrent_updates(PerUserUpdateProcessor(concurrency))
         if api_url:
             builder = builder.base_url(api_url)
             builder = builder.base_file_url(file_url or api_url.replace("/bot", "/file/bot"))
@@ -104,7 +163,8 @@ class TelegramChannel:
             return
         if incoming is None:
             return
-        response = await self.runtime.engine.handle(incoming)
+        async with self._engine_slots:
+            response = await self.runtime.engine.handle(incoming)
         await self._answer(update, incoming, response)
 
     async def _to_incoming(self, update: Update) -> Incoming | None:
@@ -174,10 +234,18 @@ class TelegramChannel:
         translator = self.runtime.translator
         language = response.language
         query = update.callback_query
-        if query is not None:
-            notice = translator.text(language, response.notice, self.deep_link) if response.notice else None
-            await self._answer_query(query, notice)
-        for index, reply in enumerate(response.replies):
+        if query is None:
+            await self._reply(incoming, language, response.replies)
+            return
+        notice = translator.text(language, response.notice, self.deep_link) if response.notice else None
+        # The toast and the next message are independent: one round trip instead of two.
+        await asyncio.gather(
+            self._answer_query(query, notice), self._reply(incoming, language, response.replies)
+        )
+
+    async def _reply(self, incoming: Incoming, language: str, replies: Sequence[Reply]) -> None:
+        translator = self.runtime.translator
+        for index, reply in enumerate(replies):
             rendered = translator.render(language, reply, self.deep_link)
             try:
                 photos = await self._photos(reply.photos)
@@ -189,7 +257,7 @@ class TelegramChannel:
                 # Flood limits or a network hiccup: the rest goes through the outbox, in
                 # order, instead of being lost with the request that failed.
                 log.warning("direct reply deferred to the outbox", extra={"chat": incoming.chat_id})
-                await self._defer(incoming.chat_id, language, response.replies[index:])
+                await self._defer(incoming.chat_id, language, replies[index:])
                 return
 
     async def _answer_query(self, query: CallbackQuery, notice: str | None) -> None:

@@ -1,0 +1,281 @@
+"""Updates per second: a bare python-telegram-bot echo bot vs. Shouwang, on one fake Bot API.
+
+    python bench/throughput.py [--users N | --updates N] [--latency-ms MS] [--profile FILE]
+
+Both bots poll the same in-process FakeBotApi (tests/fakes/telegram_api.py) over
+loopback HTTP and are driven the same way: every simulated user takes one step
+per wave, a wave is pushed at once, and the next wave starts when the bot has
+answered the previous one (it needs the message ids of the buttons it presses).
+Shouwang runs as deployed: real runtime and SQLite file in a temporary
+directory, the Telegram adapter, and the outbox worker, whose notifications to
+grid workers and the police group are counted in its time.
+
+Each Shouwang user: /start, language button, privacy button, building text,
+/report, category, urgency, description text, photos "done", location,
+anonymous, confirm, /myreports, /help, free text.
+
+With the fake in-process and no latency both bots are CPU-bound on one core, so
+the figures compare CPU per update. --latency-ms puts a network round trip in
+front of every Bot API call (getUpdates aside), as a real Telegram has; then
+round trips, not CPU, bound a bot that handles one update at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.fakes when run as a script
+
+from telegram import Update  # noqa: E402
+from telegram.ext import (  # noqa: E402
+    Application,
+    ApplicationBuilder,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.app import build_runtime  # noqa: E402
+from bot.channels.telegram import TelegramChannel  # noqa: E402
+from bot.community_file import load_community  # noqa: E402
+from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings  # noqa: E402
+from handlers.clock import FakeClock  # noqa: E402
+from handlers.community import PoliceGroups  # noqa: E402
+from handlers.services import accounts  # noqa: E402
+from storage.repositories import Repos  # noqa: E402
+from tests.fakes.telegram_api import FakeBotApi  # noqa: E402
+
+TOKEN = "123:abc"
+GROUP = -1001234567890
+ECHO_USERS = 500_000
+SHOUWANG_USERS = 100_000
+WORKERS = {"g1": 9001, "g2": 9002}
+POLICE = 9100
+CATEGORIES = ("road", "fire", "suspicious", "dispute", "fraud", "sanitation", "other")
+# Points inside the example community (radius 1.5 km around 31.2304, 121.4737).
+POINTS = ((31.2292, 121.4721), (31.2326, 121.4720), (31.2304, 121.4737))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing a user does: say `text`, press the button carrying `data`, or send a location."""
+
+    text: str | None = None
+    data: str | None = None
+    location: tuple[float, float] | None = None
+
+
+def shouwang_script(n: int) -> list[Step]:
+    building = str(n % 12 + 1)
+    return [
+        Step(text="/start"),
+        Step(data="v1:lang:zh_CN"),
+        Step(data="v1:onb:accept"),
+        Step(text=building),
+        Step(text="/report"),
+        Step(data=f"v1:rpt:cat:{CATEGORIES[n % len(CATEGORIES)]}"),
+        Step(data=f"v1:rpt:urg:{'urgent' if n % 5 == 0 else 'normal'}"),
+        Step(text=f"{building}号楼楼道里堆满了纸箱，堵住了消防通道（第{n}户反映）"),
+        Step(data="v1:rpt:ph:done"),
+        Step(location=POINTS[n % len(POINTS)]),
+        Step(data=f"v1:rpt:anon:{'yes' if n % 3 == 0 else 'no'}"),
+        Step(data="v1:rpt:ok:1"),
+        Step(text="/myreports"),
+        Step(text="/help"),
+        Step(text="谢谢你们"),
+    ]
+
+
+STEPS_PER_USER = len(shouwang_script(0))
+# Called after each wave is pushed, with whether it was the last; returns once it is answered.
+Settled = Callable[[bool], Awaitable[None]]
+
+
+def push(api: FakeBotApi, user_id: int, step: Step) -> None:
+    if step.text is not None:
+        api.push_text(user_id, step.text)
+    elif step.location is not None:
+        api.push_location(user_id, *step.location)
+    else:
+        assert step.data is not None
+        message = button_message(api, user_id, step.data)
+        assert message is not None, f"user {user_id} has no button {step.data}"
+        api.push_callback(user_id, user_id, message, step.data)
+
+
+def button_message(api: FakeBotApi, user_id: int, data: str) -> int | None:
+    """The id of the newest message in the user's chat that offers a button with `data`."""
+    for message in reversed(api.sent_messages(user_id)):
+        if data in message.callback_data:
+            return message.message_id
+    return None
+
+
+async def drive(api: FakeBotApi, scripts: dict[int, list[Step]], settled: Settled) -> float:
+    """Run every script wave by wave; returns the seconds from the first push until all is answered."""
+    waves = max(len(script) for script in scripts.values())
+    started = time.perf_counter()
+    for wave in range(waves):
+        for user_id, script in scripts.items():
+            if wave < len(script):
+                push(api, user_id, script[wave])
+        await settled(wave + 1 == waves)
+    return time.perf_counter() - started
+
+
+async def handled(api: FakeBotApi, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Every pushed update fetched and handled (its handler's own requests included)."""
+    while True:
+        await api.until_idle(timeout=120, quiet=0.005)
+        if app.update_queue.empty() and app.update_processor.current_concurrent_updates == 0:
+            return
+        await asyncio.sleep(0.002)
+
+
+# --- (a) the bare echo bot ----------------------------------------------------------------
+
+
+async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.effective_message is not None and update.effective_message.text is not None
+    await update.effective_message.reply_text(update.effective_message.text)
+
+
+async def echo_rate(api: FakeBotApi, users: int) -> tuple[float, int]:
+    app = ApplicationBuilder().token(TOKEN).base_url(api.base_url).base_file_url(api.base_file_url).build()
+    app.add_handler(MessageHandler(filters.TEXT, _echo))
+    scripts = {
+        ECHO_USERS + n: [Step(text=f"第{wave}条消息，来自第{n}位用户") for wave in range(STEPS_PER_USER)]
+        for n in range(users)
+    }
+    async with app:
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(timeout=1)
+
+        async def settled(last: bool) -> None:
+            await handled(api, app)
+
+        seconds = await drive(api, scripts, settled)
+        await app.updater.stop()
+        await app.stop()
+    updates = users * STEPS_PER_USER
+    replies = sum(len(api.sent_messages(u)) for u in scripts)
+    assert replies == updates, f"echo answered {replies} of {updates}"
+    return seconds, updates
+
+
+# --- (b) Shouwang ---------------------------------------------------------------------------
+
+
+async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tuple[float, int, int]:
+    with tempfile.TemporaryDirectory(prefix="shouwang-bench-") as tmp:
+        community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
+            update={"police_groups": PoliceGroups(telegram=[str(GROUP)])}
+        )
+        settings = Settings(database_url=f"sqlite:///{tmp}/db.sqlite", media_dir=Path(tmp) / "media")
+        clock = FakeClock()
+        runtime = await build_runtime(settings, community=community, clock=clock)
+        channel = TelegramChannel.build(runtime, TOKEN, api_url=api.base_url, file_url=api.base_file_url)
+        runtime.add_channel(channel)
+        # Staff who already pressed Start, so every report notifies someone privately as well.
+        async with runtime.database.transaction() as connection:
+            repos = Repos(connection)
+            now = clock.now()
+            staff = [(uid, accounts.GRID_WORKER, [g]) for g, uid in WORKERS.items()]
+            for uid, role, grids in [*staff, (POLICE, accounts.POLICE, [])]:
+                user = await accounts.grant_role(repos, "telegram", str(uid), role, grids, now, f"staff{uid}")
+                await repos.users.touch_identity("telegram", str(uid), str(uid), now)
+                await repos.users.update(user.id, language="zh_CN", privacy_accepted_at=now, onboarded_at=now)
+
+        async def settled(last: bool) -> None:
+            await handled(api, channel.application)
+            while last:  # ...and every notification delivered.
+                async with runtime.database.transaction() as connection:
+                    if not await Repos(connection).outbox.due(clock.now(), limit=1):
+                        return
+                await asyncio.sleep(0.005)
+                await handled(api, channel.application)
+
+        scripts = {SHOUWANG_USERS + n: shouwang_script(n) for n in range(users)}
+        profiler = cProfile.Profile() if profile else None
+        async with channel.application:
+            await channel.start(poll_timeout=1)
+            delivery = asyncio.create_task(runtime.delivery.run())
+            if profiler:
+                profiler.enable()
+            seconds = await drive(api, scripts, settled)
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(profile)
+            runtime.delivery.stop()
+            await delivery
+            await channel.stop()
+        async with runtime.database.transaction() as connection:
+            repos = Repos(connection)
+            counts = await repos.outbox.counts()
+            errors = {row.last_error for row in await repos.outbox.all() if row.state != "sent"}
+            filed = len(await repos.reports.open_reports(None, limit=users + 1))
+        await runtime.close()
+    assert filed == users, f"{filed} reports filed by {users} users"
+    assert set(counts) == {"sent"}, f"outbox not drained: {counts} {errors}"
+    replies = sum(len(api.sent_messages(u)) for u in scripts)
+    return seconds, users * STEPS_PER_USER, replies
+
+
+def _delayed(app: Any, seconds: float) -> Any:
+    """The fake's ASGI app behind a network round trip (getUpdates long polls are not delayed)."""
+
+    async def delayed(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].lower().endswith("/getupdates"):
+            await asyncio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return delayed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--users", type=int, help=f"simulated users, {STEPS_PER_USER} updates each")
+    size.add_argument("--updates", type=int, help="total updates per bot (rounded to whole users)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="add this delay to every API call")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the Shouwang run here")
+    args = parser.parse_args()
+    users = args.users or (max(1, round(args.updates / STEPS_PER_USER)) if args.updates else 120)
+    logging.basicConfig(level=logging.ERROR)
+
+    api = FakeBotApi()
+    if args.latency_ms:
+        api.app = _delayed(api.app, args.latency_ms / 1000)
+    async with api:
+        echo_seconds, updates = await echo_rate(api, users)
+        echo_ups = updates / echo_seconds
+        print(f"(a) echo bot:  {updates} updates in {echo_seconds:.2f} s = {echo_ups:.1f} updates/s")
+        api.clear_records()
+        full_seconds, updates, replies = await shouwang_rate(api, users, args.profile)
+        full_ups = updates / full_seconds
+        print(
+            f"(b) Shouwang:  {updates} updates in {full_seconds:.2f} s = {full_ups:.1f} updates/s "
+            f"({replies} replies; outbox: {len(api.sent_messages(GROUP))} police-group cards, "
+            f"{sum(len(api.sent_messages(uid)) for uid in WORKERS.values())} grid-worker notices)"
+        )
+    print(f"ratio={full_ups / echo_ups:.2f} full_ups={full_ups:.1f} echo_ups={echo_ups:.1f}")
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

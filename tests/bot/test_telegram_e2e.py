@@ -1,0 +1,570 @@
+"""The Telegram adapter over the wire: the real PTB Application against a fake Bot API server.
+
+Everything below the HTTP boundary is real: PTB's request encoding and de-json,
+the adapter, the engine, the outbox worker, SQLite and the translation
+catalogues. Assertions stick to facts translators will not change: ticket
+numbers, callback data, which chat got what, edits of the card, state words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.app import Runtime, build_runtime
+from bot.channels.telegram import TelegramChannel, _fit, _split
+from bot.community_file import load_community
+from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
+from handlers.clock import FakeClock
+from handlers.community import PoliceGroups
+from handlers.services import accounts
+from storage.models import OutboxMessage, Report
+from storage.repositories import Repos
+from tests.fakes.telegram_api import FakeBotApi, SentMessage
+
+TOKEN = "123:abc"
+GROUP = -1001234567890
+REPORTER = 1001
+NEIGHBOUR = 1002
+STRANGER = 1003
+WORKER = 2001
+POLICE = 3001
+INSIDE = (31.2292, 121.4721)
+BEIJING = (39.9042, 116.4074)
+TICKET = "#2026-0001"
+TICKET_RE = re.compile(r"#\d{4}-\d{4}")
+
+
+def jpeg_with_gps() -> bytes:
+    image = Image.new("RGB", (320, 240), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (31.0, 13.0, 49.0), 3: "E", 4: (121.0, 28.0, 25.0)}
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
+
+
+def content(message: SentMessage) -> str:
+    return message.text or message.caption or ""
+
+
+class Live:
+    """Shouwang as deployed: runtime, Telegram Application polling the fake, outbox worker."""
+
+    def __init__(self, api: FakeBotApi, tmp_path: Path) -> None:
+        self.api = api
+        self.tmp_path = tmp_path
+        self.clock = FakeClock()
+        self.community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
+            update={"police_groups": PoliceGroups(telegram=[str(GROUP)])}
+        )
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._runtime: Runtime | None = None
+        self._channel: TelegramChannel | None = None
+        self._delivery: asyncio.Task[None] | None = None
+
+    @property
+    def rt(self) -> Runtime:
+        assert self._runtime is not None
+        return self._runtime
+
+    @property
+    def channel(self) -> TelegramChannel:
+        assert self._channel is not None
+        return self._channel
+
+    async def start(self) -> Live:
+        settings = Settings(
+            database_url=f"sqlite:///{self.tmp_path}/db.sqlite", media_dir=self.tmp_path / "media"
+        )
+        self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
+        self._channel = TelegramChannel.build(
+            self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
+        )
+        self._runtime.add_channel(self._channel)
+        self._stack = contextlib.AsyncExitStack()
+        await self._stack.enter_async_context(self._channel.application)
+        await self._channel.start(poll_timeout=1)
+        self._delivery = asyncio.create_task(self._runtime.delivery.run())
+        return self
+
+    async def stop(self) -> None:
+        if self._stack is None:
+            return
+        assert self._delivery is not None
+        self.rt.delivery.stop()
+        await self._delivery
+        await self.channel.stop()
+        await self._stack.aclose()
+        await self.rt.close()
+        self._stack = None
+
+    async def restart(self) -> None:
+        await self.stop()
+        await self.start()
+
+    # --- waiting ---------------------------------------------------------------
+
+    async def settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until every pushed update is handled and every due outbox row is settled."""
+        app = self.channel.application
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            await self.api.until_idle(timeout=timeout, quiet=0.02)
+            busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates > 0
+            if not busy and not await self.repos(lambda r: r.outbox.due(self.clock.now())):
+                return
+            assert asyncio.get_running_loop().time() < deadline, "bot did not settle"
+            await asyncio.sleep(0.01)
+
+    async def repos(self, fn: Any) -> Any:
+        async with self.rt.database.transaction() as connection:
+            return await fn(Repos(connection))
+
+    # --- people ----------------------------------------------------------------
+
+    async def grant(self, user_id: int, role: str, grids: tuple[str, ...] = (), name: str = "") -> None:
+        async with self.rt.database.transaction() as connection:
+            await accounts.grant_role(
+                Repos(connection), "telegram", str(user_id), role, list(grids), self.clock.now(), name or None
+            )
+
+    async def _after(self, chat_id: int, push: Any) -> list[SentMessage]:
+        before = len(self.api.sent_messages(chat_id))
+        push()
+        await self.settle()
+        return self.api.sent_messages(chat_id)[before:]
+
+    async def say(self, user_id: int, text: str, chat_id: int | None = None) -> list[SentMessage]:
+        where = user_id if chat_id is None else chat_id
+        return await self._after(where, lambda: self.api.push_text(user_id, text, chat_id=chat_id))
+
+    async def press(
+        self, user_id: int, data: str, message: SentMessage | None = None
+    ) -> tuple[str | None, list[SentMessage]]:
+        """Press the button carrying `data` (on `message`, else the newest message offering it).
+
+        Returns the text of the callback answer and the messages that chat got meanwhile.
+        """
+        if message is None:
+            chat = self.api.sent_messages(user_id)
+            message = next(m for m in reversed(chat) if data in m.callback_data)
+        query: list[str] = []
+
+        def push() -> None:
+            query.append(self.api.push_callback(user_id, message.chat_id, message.message_id, data))
+
+        new = await self._after(message.chat_id, push)
+        answer = self.api.answered_callbacks.get(query[0])
+        assert answer is not None, "the callback query was not answered"
+        return answer.get("text"), new
+
+    async def photo(self, user_id: int, data: bytes, caption: str | None = None) -> list[SentMessage]:
+        return await self._after(user_id, lambda: self.api.push_photo(user_id, data, caption))
+
+    async def location(self, user_id: int, point: tuple[float, float]) -> list[SentMessage]:
+        return await self._after(user_id, lambda: self.api.push_location(user_id, *point))
+
+    async def onboard(self, user_id: int, building: str | None = "3") -> list[SentMessage]:
+        """/start → language → privacy → (building): the way a new person joins."""
+        asked = await self.say(user_id, "/start")
+        assert "v1:lang:zh_CN" in asked[-1].callback_data
+        _, privacy = await self.press(user_id, "v1:lang:zh_CN", asked[-1])
+        assert privacy[-1].callback_data == ["v1:onb:accept", "v1:onb:decline"]
+        _, after = await self.press(user_id, "v1:onb:accept", privacy[-1])
+        if building is None:
+            return after
+        return await self.say(user_id, building)
+
+    async def file_report(self, user_id: int, urgency: str = "normal") -> str:
+        await self.say(user_id, "/report")
+        await self.press(user_id, "v1:rpt:cat:fire")
+        await self.press(user_id, f"v1:rpt:urg:{urgency}")
+        await self.say(user_id, "楼道里堆满了杂物，堵住了消防通道")
+        await self.press(user_id, "v1:rpt:ph:done")
+        await self.press(user_id, "v1:rpt:loc:home")
+        await self.press(user_id, "v1:rpt:anon:no")
+        _, done = await self.press(user_id, "v1:rpt:ok:1")
+        found = TICKET_RE.search(content(done[-1]))
+        assert found is not None, content(done[-1])
+        return found.group()
+
+    async def report(self, ticket: str) -> Report:
+        report = await self.repos(lambda r: r.reports.by_ticket(ticket.removeprefix("#")))
+        assert report is not None
+        return report
+
+    async def outbox_to(self, chat_id: int) -> list[OutboxMessage]:
+        rows: list[OutboxMessage] = await self.repos(lambda r: r.outbox.all())
+        return [row for row in rows if row.chat_id == str(chat_id)]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    async with FakeBotApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def live(api: FakeBotApi, tmp_path: Path) -> AsyncIterator[Live]:
+    bot = await Live(api, tmp_path).start()
+    await bot.grant(WORKER, accounts.GRID_WORKER, ("g1",), "李网格员")
+    await bot.grant(POLICE, accounts.POLICE, name="张警官")
+    try:
+        yield bot
+    finally:
+        await bot.stop()
+
+
+@pytest.fixture
+async def onboarded(live: Live) -> Live:
+    """The reporter, the worker and the officer have each pressed Start in a private chat."""
+    await live.onboard(REPORTER, "3")
+    await live.onboard(WORKER, None)
+    await live.onboard(POLICE, None)
+    return live
+
+
+async def test_whole_lifecycle_from_start_to_rating(live: Live, api: FakeBotApi) -> None:
+    # Onboarding: language button, privacy accept, building as text.
+    done = await live.onboard(REPORTER, "3")
+    assert "幸福里社区" in content(done[-1]) and "第一网格" in content(done[-1])
+    assert done[-1].reply_markup is not None and "keyboard" in done[-1].reply_markup  # the main menu
+    staff = await live.onboard(WORKER, None)
+    assert "网格员" in content(staff[-1])
+    await live.onboard(POLICE, None)
+
+    # The persistent menu label starts a report like /report does.
+    started = await live.say(REPORTER, "📝 上报隐患")
+    assert "v1:rpt:cat:fire" in started[-1].callback_data
+    _, urgency = await live.press(REPORTER, "v1:rpt:cat:fire")
+    assert urgency[-1].callback_data == ["v1:rpt:urg:normal", "v1:rpt:urg:urgent"]
+    await live.press(REPORTER, "v1:rpt:urg:urgent")
+    asked = await live.say(REPORTER, "3号楼消防通道被电动车堵住了")
+    assert asked[-1].callback_data == ["v1:rpt:ph:done"]
+
+    # The photo is fetched through getFile and stored re-encoded, without EXIF.
+    got = await live.photo(REPORTER, jpeg_with_gps())
+    assert "1" in content(got[-1]) and api.calls_of("getFile")
+    media = await live.repos(lambda r: r.media.get(1))
+    with Image.open(live.rt.media.path_of(media.path)) as stored:
+        assert dict(stored.getexif()) == {} and "exif" not in stored.info
+
+    _, where = await live.press(REPORTER, "v1:rpt:ph:done")
+    assert "v1:rpt:loc:home" in where[0].callback_data
+    # ...and the reply keyboard asks the phone for its location.
+    assert where[-1].reply_markup is not None
+    assert where[-1].reply_markup["keyboard"][0][0]["request_location"] is True
+    noted = await live.location(REPORTER, INSIDE)
+    assert "31.22920" in content(noted[0]) and noted[0].reply_markup == {"remove_keyboard": True}
+    _, summary = await live.press(REPORTER, "v1:rpt:anon:no")
+    assert summary[-1].method == "sendPhoto" and "消防隐患" in content(summary[-1])
+    _, submitted = await live.press(REPORTER, "v1:rpt:ok:1")
+    assert TICKET in content(submitted[-1])
+    report = await live.report(TICKET)
+    assert (report.state, report.grid_key, report.urgency) == ("submitted", "g1", "urgent")
+
+    # The grid worker is told privately; the police group gets the card with the photo and actions.
+    assert TICKET in content(api.sent_messages(WORKER)[-1])
+    card = api.sent_messages(GROUP)[-1]
+    assert card.method == "sendPhoto" and card.photo
+    assert TICKET in content(card) and "已上报" in content(card)
+    assert card.callback_data == [f"v1:rep:{verb}:{report.id}" for verb in ("ack", "asg", "rej", "dup")]
+
+    # Police acknowledge on the group card: the card is edited in place, the query answered.
+    answer, _ = await live.press(POLICE, f"v1:rep:ack:{report.id}", card)
+    assert answer is not None and TICKET in answer
+    assert [edit["method"] for edit in card.edits] == ["editMessageCaption"]
+    assert "已受理" in content(card) and f"v1:rep:ack:{report.id}" not in card.callback_data
+    assert TICKET in content(api.sent_messages(REPORTER)[-1])
+    assert "已受理" in content(api.sent_messages(REPORTER)[-1])
+
+    # Assigning from the group continues in the officer's private chat.
+    answer, _ = await live.press(POLICE, f"v1:rep:asg:{report.id}", card)
+    assert answer is not None and "私聊" in answer
+    pick = api.sent_messages(POLICE)[-1]
+    worker_user = await live.repos(lambda r: r.users.by_identity("telegram", str(WORKER)))
+    assert pick.callback_data == [f"v1:rep:to:{report.id}:{worker_user[0].id}"]
+    await live.press(POLICE, pick.callback_data[0], pick)
+    task = api.sent_messages(WORKER)[-1]
+    assert task.method == "sendPhoto" and TICKET in content(task)
+    assert task.callback_data == [f"v1:rep:start:{report.id}", f"v1:rep:res:{report.id}"]
+    assert "已派单" in content(card) and "李网格员" in content(card)
+
+    # The worker starts, resolves with a note and an after photo.
+    await live.press(WORKER, f"v1:rep:start:{report.id}", task)
+    await live.press(WORKER, f"v1:rep:res:{report.id}", task)
+    await live.say(WORKER, "已清理通道，电动车已移走")
+    resolved = await live.photo(WORKER, jpeg_with_gps())
+    assert TICKET in content(resolved[-1])
+    assert "已办结" in content(card) and card.callback_data == []
+    assert len(await live.repos(lambda r: r.reports.photos(report.id, "after"))) == 1
+
+    # The reporter is asked for a rating, rates, and comments.
+    told = api.sent_messages(REPORTER)[-1]
+    assert "已清理通道" in content(told)
+    assert told.callback_data == [f"v1:rate:{report.id}:{n}" for n in range(1, 6)]
+    answer, asked = await live.press(REPORTER, f"v1:rate:{report.id}:5", told)
+    assert answer and "v1:rate:skip" in asked[-1].callback_data
+    await live.say(REPORTER, "处理很及时，谢谢！")
+    done_report = await live.report(TICKET)
+    assert (done_report.state, done_report.rating) == ("resolved", 5)
+    assert done_report.rating_comment == "处理很及时，谢谢！"
+    events = await live.repos(lambda r: r.reports.events(report.id))
+    assert [e.to_state for e in events] == [
+        "submitted",
+        "acknowledged",
+        "assigned",
+        "in_progress",
+        "resolved",
+    ]
+    # Nothing the bot sent was refused by the API (each press was answered: see Live.press).
+    assert [c.error for c in api.calls if c.rejected] == []
+
+
+async def test_bad_input_is_answered_and_loses_nothing(onboarded: Live, api: FakeBotApi) -> None:
+    live = onboarded
+    started = await live.say(REPORTER, "/report")
+    category_message = started[-1]
+    api.push_sticker(REPORTER)
+    await live.settle()
+    again = api.sent_messages(REPORTER)[-2:]
+    assert "按钮" in content(again[0]) and again[-1].callback_data == category_message.callback_data
+
+    await live.press(REPORTER, "v1:rpt:cat:road", category_message)
+    await live.press(REPORTER, "v1:rpt:urg:normal")
+    api.push_voice(REPORTER)
+    await live.settle()
+    assert "文字" in content(api.sent_messages(REPORTER)[-2])
+    too_long = await live.say(REPORTER, "长" * 5000)
+    assert "5000" in content(too_long[0]) and "1000" in content(too_long[0])
+    await live.say(REPORTER, "路灯坏了，晚上很黑")
+    api.push_voice(REPORTER)
+    await live.settle()
+    assert "照片" in content(api.sent_messages(REPORTER)[-2])
+    await live.press(REPORTER, "v1:rpt:ph:done")
+    outside = await live.location(REPORTER, BEIJING)
+    assert "幸福里社区" in content(outside[0])
+    unknown = await live.say(REPORTER, "/frobnicate")
+    assert "/frobnicate" in content(unknown[-1])
+
+    # A button from a message the dialogue has left behind is refused politely.
+    _, stale = await live.press(REPORTER, "v1:rpt:cat:fire", category_message)
+    assert "失效" in content(stale[0]) and "位置" in content(stale[-1])
+
+    # Nothing typed so far was lost.
+    user = await live.repos(lambda r: r.users.by_identity("telegram", str(REPORTER)))
+    draft = await live.repos(lambda r: r.conversations.get(user[0].id, "telegram"))
+    assert (draft.step, draft.data["category"], draft.data["description"]) == (
+        "location",
+        "road",
+        "路灯坏了，晚上很黑",
+    )
+    assert [c.error for c in api.calls if c.rejected] == []
+
+
+async def test_group_buttons_are_guarded_and_double_clicks_harmless(onboarded: Live, api: FakeBotApi) -> None:
+    live = onboarded
+    ticket = await live.file_report(REPORTER)
+    report = await live.report(ticket)
+    card = api.sent_messages(GROUP)[-1]
+    ack = f"v1:rep:ack:{report.id}"
+
+    # A resident in the group presses a police button: refused with a toast, nothing changes.
+    answer, said = await live.press(NEIGHBOUR, ack, card)
+    assert answer is not None and "身份" in answer and said == []
+    assert card.edits == [] and (await live.report(ticket)).state == "submitted"
+    assert api.sent_messages(NEIGHBOUR) == []
+
+    await live.press(POLICE, ack, card)
+    assert [edit["method"] for edit in card.edits] == ["editMessageText"]  # a card without a photo
+    # A second click on the same (old) button: explained, the card and the report stay as they are.
+    answer, said = await live.press(POLICE, ack, card)
+    assert answer is not None and ticket in answer and "已受理" in answer
+    assert said == [] and len(card.edits) == 1
+    events = await live.repos(lambda r: r.reports.events(report.id))
+    assert [e.to_state for e in events] == ["submitted", "acknowledged"]
+
+
+async def test_group_commands(live: Live, api: FakeBotApi) -> None:
+    said = await live.say(NEIGHBOUR, "/report@shouwang_test_bot", chat_id=GROUP)
+    assert len(said) == 1
+    assert said[0].buttons[0]["url"] == "https://t.me/shouwang_test_bot?start=report"
+    assert api.sent_messages(NEIGHBOUR) == []
+    user = await live.repos(lambda r: r.users.by_identity("telegram", str(NEIGHBOUR)))
+    assert await live.repos(lambda r: r.conversations.get(user[0].id, "telegram")) is None
+
+    # A command for another bot never reaches the engine; group chatter gets no answer.
+    assert await live.say(STRANGER, "/report@otherbot", chat_id=GROUP) == []
+    assert await live.repos(lambda r: r.users.by_identity("telegram", str(STRANGER))) is None
+    assert await live.say(STRANGER, "大家好", chat_id=GROUP) == []
+
+    # The deep link lands in the onboarding, which then goes straight on to the report.
+    asked = await live.say(NEIGHBOUR, "/start report")
+    await live.press(NEIGHBOUR, "v1:lang:zh_CN", asked[-1])
+    await live.press(NEIGHBOUR, "v1:onb:accept")
+    done = await live.say(NEIGHBOUR, "8")
+    assert "v1:rpt:cat:fire" in done[-1].callback_data
+
+
+async def test_restart_mid_report_resumes_the_draft(onboarded: Live, api: FakeBotApi) -> None:
+    live = onboarded
+    await live.say(REPORTER, "/report")
+    await live.press(REPORTER, "v1:rpt:cat:dispute")
+    await live.press(REPORTER, "v1:rpt:urg:normal")
+    old_application = live.channel.application
+    await live.restart()
+    assert live.channel.application is not old_application
+    photos = await live.say(REPORTER, "楼上邻居深夜噪音，多次沟通无果")
+    assert photos[-1].callback_data == ["v1:rpt:ph:done"]
+    await live.restart()
+    resumed = await live.say(REPORTER, "/report")
+    assert resumed[-1].callback_data == ["v1:rpt:ph:done"]
+    await live.press(REPORTER, "v1:rpt:ph:done")
+    await live.press(REPORTER, "v1:rpt:loc:home")
+    await live.press(REPORTER, "v1:rpt:anon:no")
+    _, done = await live.press(REPORTER, "v1:rpt:ok:1")
+    assert TICKET in content(done[-1])
+    report = await live.report(TICKET)
+    assert (report.category, report.description) == ("dispute", "楼上邻居深夜噪音，多次沟通无果")
+
+
+async def test_blocked_user_is_not_retried(onboarded: Live, api: FakeBotApi) -> None:
+    live = onboarded
+    ticket = await live.file_report(REPORTER)
+    report = await live.report(ticket)
+    api.blocked_users.add(REPORTER)
+    await live.press(POLICE, f"v1:rep:ack:{report.id}", api.sent_messages(GROUP)[-1])
+    rows = await live.outbox_to(REPORTER)
+    assert (rows[-1].state, rows[-1].attempts) == ("blocked", 1)
+    live.clock.advance(timedelta(hours=2))
+    live.rt.delivery.wake()
+    await live.settle()
+    refused = [c for c in api.calls_of("sendMessage") if c.params["chat_id"] == REPORTER and c.rejected]
+    assert len(refused) == 1 and refused[0].status == 403
+    assert (await live.outbox_to(REPORTER))[-1].state == "blocked"
+
+
+async def test_rate_limited_send_is_retried_later_and_delivered_once(
+    onboarded: Live, api: FakeBotApi
+) -> None:
+    live = onboarded
+    api.configure_rate_limits(per_group_per_minute=1)
+    # The group's one message this minute.
+    assert len(await live.say(NEIGHBOUR, "/help@shouwang_test_bot", chat_id=GROUP)) == 1
+    ticket = await live.file_report(REPORTER)
+    to_group = [c for c in api.calls if c.params.get("chat_id") == GROUP]
+    assert [(c.method, c.status) for c in to_group] == [("sendMessage", 200), ("sendMessage", 429)]
+    card_row = (await live.outbox_to(GROUP))[-1]
+    assert card_row.state == "pending" and card_row.attempts == 1
+    assert card_row.next_attempt_at > live.clock.now()
+
+    api.configure_rate_limits()  # the minute is over
+    live.clock.advance(timedelta(seconds=61))
+    live.rt.delivery.wake()
+    await live.settle()
+    cards = [m for m in api.sent_messages(GROUP) if ticket in content(m)]
+    assert len(cards) == 1 and cards[0].callback_data[0] == "v1:rep:ack:1"
+    assert (await live.outbox_to(GROUP))[-1].state == "sent"
+    live.rt.delivery.wake()
+    await live.settle()
+    assert len([m for m in api.sent_messages(GROUP) if ticket in content(m)]) == 1
+
+
+async def test_direct_replies_held_up_by_flood_limits_go_through_the_outbox(
+    onboarded: Live, api: FakeBotApi
+) -> None:
+    live = onboarded
+    # One message every two seconds into a chat: the second reply of /report hits a 429.
+    api.configure_rate_limits(per_chat_per_second=0.5)
+    said = await live.say(REPORTER, "/report")
+    assert len(said) == 1 and "/cancel" in content(said[0])
+    deferred = (await live.outbox_to(REPORTER))[-1]
+    assert deferred.state == "pending" and deferred.kind == "message"
+
+    api.configure_rate_limits()
+    live.clock.advance(timedelta(minutes=1))
+    live.rt.delivery.wake()
+    await live.settle()
+    assert "v1:rpt:cat:fire" in api.sent_messages(REPORTER)[-1].callback_data
+    categories = [m for m in api.sent_messages(REPORTER) if "v1:rpt:cat:fire" in m.callback_data]
+    assert len(categories) == 1
+    # ...and the dialogue goes on from the delivered question.
+    _, urgency = await live.press(REPORTER, "v1:rpt:cat:fire", categories[0])
+    assert urgency[-1].callback_data == ["v1:rpt:urg:normal", "v1:rpt:urg:urgent"]
+
+
+async def test_text_that_only_looks_like_a_command_is_text(onboarded: Live, api: FakeBotApi) -> None:
+    live = onboarded
+    await live.say(REPORTER, "/report")
+    await live.press(REPORTER, "v1:rpt:cat:road")
+    await live.press(REPORTER, "v1:rpt:urg:normal")
+    # Telegram marks real commands with a bot_command entity; this text has none.
+    api.push_raw(
+        {
+            "message": {
+                "message_id": 9000,
+                "from": {"id": REPORTER, "is_bot": False, "first_name": "User1001"},
+                "chat": {"id": REPORTER, "type": "private", "first_name": "User1001"},
+                "date": 0,
+                "text": "/3号楼门口的路灯不亮了",
+            }
+        }
+    )
+    await live.settle()
+    assert api.sent_messages(REPORTER)[-1].callback_data == ["v1:rpt:ph:done"]
+
+
+async def test_a_photo_that_cannot_be_fetched_is_answered(onboarded: Live, api: FakeBotApi) -> None:
+    live = onboarded
+    update_id = api.push_photo(REPORTER, jpeg_with_gps())
+    for size in api.pushed_update(update_id)["message"]["photo"]:
+        del api.files[size["file_id"]]  # gone before the bot asks for it
+    await live.settle()
+    assert "出了点问题" in content(api.sent_messages(REPORTER)[-1])
+
+
+def test_long_texts_are_cut_by_telegram_length_rules() -> None:
+    emoji = "📋" * 600  # 1,200 UTF-16 code units in 600 characters
+    assert len(_fit(emoji, 1024)) == 512
+    chunks = _split("第一行\n" + "字" * 5000, 4096)
+    assert chunks[0] == "第一行" and "".join(chunks[1:]) == "字" * 5000
+    assert all(len(chunk.encode("utf-16-le")) // 2 <= 4096 for chunk in _split(emoji * 8, 4096))
+
+
+async def test_one_persons_updates_keep_their_order_while_others_are_served(
+    onboarded: Live, api: FakeBotApi
+) -> None:
+    live = onboarded
+    asked = await live.say(REPORTER, "/report")
+    under = asked[-1]
+    # Everything typed and pressed before the bot could answer any of it, with someone
+    # else's onboarding interleaved: each person's inputs are handled in their order.
+    api.push_callback(REPORTER, REPORTER, under.message_id, "v1:rpt:cat:sanitation")
+    api.push_text(NEIGHBOUR, "/start")
+    api.push_callback(REPORTER, REPORTER, under.message_id, "v1:rpt:urg:urgent")
+    api.push_text(REPORTER, "垃圾桶满了好几天没人清运")
+    api.push_photo(REPORTER, jpeg_with_gps())  # fetched over HTTP before it reaches the engine
+    api.push_callback(REPORTER, REPORTER, under.message_id, "v1:rpt:ph:done")
+    api.push_callback(REPORTER, REPORTER, under.message_id, "v1:rpt:loc:home")
+    await live.settle()
+    assert "v1:lang:zh_CN" in api.sent_messages(NEIGHBOUR)[-1].callback_data
+    assert api.sent_messages(REPORTER)[-1].callback_data == ["v1:rpt:anon:no", "v1:rpt:anon:yes"]
+    user = await live.repos(lambda r: r.users.by_identity("telegram", str(REPORTER)))
+    draft = await live.repos(lambda r: r.conversations.get(user[0].id, "telegram"))
+    assert (draft.step, draft.data["category"], draft.data["urgency"]) == (
+        "anonymous",
+        "sanitation",
+        "urgent",
+    )
+    assert draft.data["description"] == "垃圾桶满了好几天没人清运" and len(draft.data["photos"]) == 1
