@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from handlers.messages import Choice, Incoming, Keyboard, Reply, Response, Text
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from handlers.clock import Clock
     from handlers.community import Community
     from handlers.media import MediaStore
-    from storage.models import User
+    from storage.models import Conversation, User
     from storage.repositories import Repos
 
 
@@ -23,6 +23,8 @@ class Ctx:
     media: MediaStore
     user: User
     inp: Incoming
+    # The conversation stored for this person and channel when the input arrived.
+    draft: Conversation | None = None
     response: Response = field(default_factory=Response)
     # Draft of the running conversation; the engine saves it after each step.
     data: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +49,11 @@ class Ctx:
 
     def notice(self, key: str, **params: Any) -> None:
         self.response.notice = Text(key, params)
+
+    async def update_user(self, **values: Any) -> None:
+        """Store changes to the speaker's profile and keep `user` in step without reading it back."""
+        await self.repos.users.update(self.user.id, **values)
+        self.user = replace(self.user, **values)
 
     async def reload_user(self) -> None:
         user = await self.repos.users.get(self.user.id)

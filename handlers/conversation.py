@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from handlers.context import Ctx
 
@@ -21,8 +20,6 @@ STAY: None = None
 
 Ask = Callable[[Ctx], Awaitable[None]]
 Handle = Callable[[Ctx], Awaitable[str | None]]
-
-DRAFT_EXPIRY = "draft_expiry"
 
 
 @dataclass(frozen=True)
@@ -51,27 +48,20 @@ def flow_named(name: str) -> Flow | None:
     return _FLOWS.get(name)
 
 
-def expiry_ref(user_id: int, channel: str) -> str:
-    return f"{user_id}:{channel}"
-
-
 async def save(ctx: Ctx, flow: Flow, step: str) -> None:
-    now = ctx.clock.now()
-    await ctx.repos.conversations.save(ctx.user.id, ctx.channel, flow.name, step, ctx.data, now)
-    idle = timedelta(minutes=ctx.community.limits.draft_idle_minutes)
-    await ctx.repos.schedules.arm(DRAFT_EXPIRY, expiry_ref(ctx.user.id, ctx.channel), now + idle)
+    # updated_at doubles as the idle clock: the scheduler's tick discards drafts idle too long.
+    await ctx.repos.conversations.save(ctx.user.id, ctx.channel, flow.name, step, ctx.data, ctx.clock.now())
 
 
 async def finish(ctx: Ctx) -> None:
     await ctx.repos.conversations.delete(ctx.user.id, ctx.channel)
-    await ctx.repos.schedules.cancel(DRAFT_EXPIRY, expiry_ref(ctx.user.id, ctx.channel))
 
 
 async def begin(ctx: Ctx, flow: Flow, step: str, data: dict[str, object] | None = None) -> None:
     """Start `flow` at `step`, replacing whatever conversation was running."""
     ctx.data = dict(data or {})
-    await save(ctx, flow, step)
     await flow.steps[step].ask(ctx)
+    await save(ctx, flow, step)
 
 
 async def advance(ctx: Ctx, flow: Flow, step_name: str) -> None:
@@ -87,12 +77,13 @@ async def advance(ctx: Ctx, flow: Flow, step_name: str) -> None:
         await finish(ctx)
         return
     if next_step is None:
-        await save(ctx, flow, step_name)
         await step.ask(ctx)
+        await save(ctx, flow, step_name)
         return
     if next_step == step_name:
         # Staying on purpose (e.g. "photo 1 of 3 received"): the step already said what is needed.
         await save(ctx, flow, step_name)
         return
-    await save(ctx, flow, next_step)
+    # Asking may note in the draft what it has said (e.g. an introduction shown once); save after it.
     await flow.steps[next_step].ask(ctx)
+    await save(ctx, flow, next_step)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from handlers.community import LANGUAGES
 from handlers.context import Ctx
 from handlers.errors import StaleAction
@@ -38,5 +40,5 @@ async def on_language(ctx: Ctx, parts: tuple[str, ...]) -> None:
     if len(parts) != 2 or parts[1] not in LANGUAGES:
         raise StaleAction()
     await accounts.set_language(ctx.repos, ctx.user, parts[1])
-    await ctx.reload_user()
+    ctx.user = replace(ctx.user, language=parts[1])
     ctx.say("language.changed", keyboard="main")

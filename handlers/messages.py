@@ -69,7 +69,7 @@ class Choice:
 
 @dataclass(frozen=True)
 class Reply:
-    text: Text
+    text: Text | Lines
     choices: tuple[tuple[Choice, ...], ...] = ()
     photos: tuple[int, ...] = ()
     keyboard: Keyboard | None = None

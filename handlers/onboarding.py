@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from handlers import choices, conversation
 from handlers.community import LANGUAGES
 from handlers.context import Ctx
@@ -29,7 +31,7 @@ async def handle_language(ctx: Ctx) -> str | None:
         ctx.say("onboarding.pick_language")
         return None
     await accounts.set_language(ctx.repos, ctx.user, parts[1])
-    await ctx.reload_user()
+    ctx.user = replace(ctx.user, language=parts[1])
     return "privacy"
 
 
@@ -42,8 +44,7 @@ async def ask_privacy(ctx: Ctx) -> None:
 async def handle_privacy(ctx: Ctx) -> str | None:
     parts = choices.decode(ctx.inp.action)
     if parts == ("onb", "accept"):
-        await ctx.repos.users.update(ctx.user.id, privacy_accepted_at=ctx.clock.now())
-        await ctx.reload_user()
+        await ctx.update_user(privacy_accepted_at=ctx.clock.now())
         if ctx.user.role in accounts.STAFF:
             return await _complete(ctx)
         return "building"
@@ -68,16 +69,12 @@ async def handle_building(ctx: Ctx) -> str | None:
     if grid is None:
         ctx.say("onboarding.unknown_building", building=building[:32])
         return None
-    await ctx.repos.users.update(
-        ctx.user.id, building=building[:32], unit=unit.strip()[:32] or None, grid_key=grid.key
-    )
-    await ctx.reload_user()
+    await ctx.update_user(building=building[:32], unit=unit.strip()[:32] or None, grid_key=grid.key)
     return await _complete(ctx)
 
 
 async def _complete(ctx: Ctx) -> str:
-    await ctx.repos.users.update(ctx.user.id, onboarded_at=ctx.clock.now())
-    await ctx.reload_user()
+    await ctx.update_user(onboarded_at=ctx.clock.now())
     grid = ctx.community.grid(ctx.user.grid_key) if ctx.user.grid_key else None
     ctx.say(
         "onboarding.done",

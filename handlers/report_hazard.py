@@ -9,7 +9,7 @@ from handlers.community import GeoPoint
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError
-from handlers.messages import Choice, Reply, Text, Verbatim
+from handlers.messages import Choice, Lines, Reply, Text, Verbatim
 from handlers.report_views import category_label, grid_label, location_label, ticket_label, urgency_label
 from handlers.services import reports
 
@@ -45,7 +45,12 @@ async def ask_category(ctx: Ctx) -> None:
         for c in ctx.community.categories
     ]
     rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
-    ctx.say("report.ask_category", choices=rows)
+    question = Text("report.ask_category")
+    if ctx.data.pop("intro", False):
+        # One message, not two: every message costs the resident a notification and us an API call.
+        ctx.response.replies.append(Reply(Lines((Text("report.intro"), question)), rows))
+        return
+    ctx.response.replies.append(Reply(question, rows))
 
 
 async def handle_category(ctx: Ctx) -> str | None:
@@ -165,8 +170,7 @@ async def ask_location(ctx: Ctx) -> None:
 def _set_location(ctx: Ctx, **values: Any) -> None:
     for key in ("grid_key", "building", "unit", "latitude", "longitude"):
         ctx.data[key] = values.get(key)
-    # Also takes the location keyboard away again.
-    ctx.say("report.location_noted", keyboard="remove", location=location_label(ctx.data))
+    ctx.data["location_noted"] = True
 
 
 async def handle_location(ctx: Ctx) -> str | None:
@@ -199,7 +203,11 @@ async def ask_anonymous(ctx: Ctx) -> None:
         Choice(Text("button.named"), action=choices.encode("rpt", "anon", "no")),
         Choice(Text("button.anonymous"), action=choices.encode("rpt", "anon", "yes")),
     )
-    ctx.say("report.ask_anonymous", choices=(row,))
+    question: Text | Lines = Text("report.ask_anonymous")
+    if ctx.data.pop("location_noted", False):
+        # Confirm where, in the same message as the next question.
+        question = Lines((Text("report.location_noted", {"location": location_label(ctx.data)}), question))
+    ctx.response.replies.append(Reply(question, (row,)))
 
 
 async def handle_anonymous(ctx: Ctx) -> str | None:
@@ -213,6 +221,7 @@ async def handle_anonymous(ctx: Ctx) -> str | None:
 
 async def ask_confirm(ctx: Ctx) -> None:
     ctx.data.pop("editing", None)
+    ctx.data.pop("location_noted", None)
     data = ctx.data
     summary = Text(
         "report.summary",
@@ -308,5 +317,4 @@ async def start(ctx: Ctx) -> None:
     except DomainError as refused:
         ctx.say(refused.key, **refused.params)
         return
-    ctx.say("report.intro", keyboard="remove")
-    await conversation.begin(ctx, FLOW, "category")
+    await conversation.begin(ctx, FLOW, "category", {"intro": True})

@@ -57,10 +57,13 @@ class Engine:
         self.on_outbox = on_outbox or (lambda: None)
 
     async def handle(self, inp: Incoming) -> Response:
+        if inp.is_group and inp.command is None and inp.action is None:
+            # Ordinary group chatter is none of the bot's business: not even a user row.
+            return Response(language=self.community.default_language)
         try:
             async with self.database.transaction() as connection:
                 repos = Repos(connection)
-                user = await accounts.resolve_user(
+                user, draft = await accounts.resolve_user(
                     repos,
                     inp.channel,
                     inp.user_external_id,
@@ -69,7 +72,7 @@ class Engine:
                     self.clock.now(),
                     private=not inp.is_group,
                 )
-                ctx = Ctx(repos, self.community, self.clock, self.media, user, inp)
+                ctx = Ctx(repos, self.community, self.clock, self.media, user, inp, draft=draft)
                 try:
                     await self._dispatch(ctx)
                 except DomainError as refused:
@@ -91,7 +94,7 @@ class Engine:
         return ctx.response
 
     async def fire_due(self) -> int:
-        """Fire every schedule that is due now; each fires once, even across restarts."""
+        """Fire due schedules and discard idle drafts; each happens once, even across restarts."""
         fired = 0
         async with self.database.transaction() as connection:
             due = await Repos(connection).schedules.due(self.clock.now())
@@ -102,6 +105,12 @@ class Engine:
                     continue
                 await scheduled.fire(repos, self.community, self.clock, schedule)
                 fired += 1
+        async with self.database.transaction() as connection:
+            idle = await scheduled.idle_drafts(Repos(connection), self.community, self.clock.now())
+        for draft in idle:
+            async with self.database.transaction() as connection:
+                if await scheduled.expire_draft(Repos(connection), self.community, draft, self.clock.now()):
+                    fired += 1
         if fired:
             self.on_outbox()
         return fired
@@ -111,7 +120,7 @@ class Engine:
         if inp.is_group:
             await self._dispatch_group(ctx)
             return
-        draft = await ctx.repos.conversations.get(ctx.user.id, ctx.channel)
+        draft = ctx.draft
         if inp.command is not None:
             await self._command(ctx, inp.command, draft is not None)
             return
@@ -189,10 +198,9 @@ class Engine:
     async def _dispatch_group(self, ctx: Ctx) -> None:
         inp = ctx.inp
         if inp.action is not None:
-            await self._action(ctx, await ctx.repos.conversations.get(ctx.user.id, ctx.channel))
+            await self._action(ctx, ctx.draft)
             return
-        if inp.command is None:
-            return  # Ordinary group chatter is none of the bot's business.
+        assert inp.command is not None  # plain chatter was turned away in handle()
         link = DeepLink(onboarding.REPORT_PAYLOAD if inp.command == "report" else "start")
         button = Choice(
             Text("group.open_private_report" if inp.command == "report" else "group.open_private"),
@@ -214,7 +222,7 @@ class Engine:
 
 
 async def _report(ctx: Ctx) -> None:
-    draft = await ctx.repos.conversations.get(ctx.user.id, ctx.channel)
+    draft = ctx.draft
     if draft is not None and draft.flow == report_hazard.FLOW.name:
         # Resume rather than throw away what was typed so far.
         ctx.data = dict(draft.data)

@@ -1,15 +1,15 @@
-"""What happens when a schedule row falls due: reminders, escalations, expired drafts."""
+"""What happens when time passes: reminders, escalations, and idle drafts discarded."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import conversation, notify
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.messages import Reply, Text
 from handlers.services import reports
-from storage.models import Schedule
+from storage.models import Conversation, Schedule
 from storage.repositories import Repos
 
 
@@ -19,26 +19,20 @@ async def fire(repos: Repos, community: Community, clock: Clock, schedule: Sched
         await reports.fire_reminder(repos, community, int(schedule.ref), now)
     elif schedule.kind == reports.ESCALATION:
         await reports.fire_escalation(repos, community, int(schedule.ref), now)
-    elif schedule.kind == conversation.DRAFT_EXPIRY:
-        await _expire_draft(repos, community, schedule, now)
 
 
-async def _expire_draft(repos: Repos, community: Community, schedule: Schedule, now: object) -> None:
-    user_id_text, _, channel = schedule.ref.partition(":")
-    user_id = int(user_id_text)
-    draft = await repos.conversations.get(user_id, channel)
-    idle = timedelta(minutes=community.limits.draft_idle_minutes)
-    if draft is None or draft.updated_at + idle > now:  # type: ignore[operator]
-        return
-    await repos.conversations.delete(user_id, channel)
-    user = await repos.users.get(user_id)
+async def idle_drafts(repos: Repos, community: Community, now: datetime) -> list[Conversation]:
+    return await repos.conversations.idle_since(now - timedelta(minutes=community.limits.draft_idle_minutes))
+
+
+async def expire_draft(repos: Repos, community: Community, draft: Conversation, now: datetime) -> bool:
+    """Discard an idle draft and say so, once: a draft touched meanwhile is left alone."""
+    if not await repos.conversations.delete_if_unchanged(draft.user_id, draft.channel, draft.updated_at):
+        return False
+    user = await repos.users.get(draft.user_id)
     flow = conversation.flow_named(draft.flow)
     if user is not None:
         key = flow.expired_key if flow else "conversation.expired"
-        await notify.to_user(
-            repos,
-            community,
-            user,
-            Reply(Text(key, {"minutes": community.limits.draft_idle_minutes})),
-            now,  # type: ignore[arg-type]
-        )
+        reply = Reply(Text(key, {"minutes": community.limits.draft_idle_minutes}))
+        await notify.to_user(repos, community, user, reply, now)
+    return True

@@ -19,6 +19,7 @@ class User:
     privacy_accepted_at: datetime | None
     onboarded_at: datetime | None
     created_at: datetime
+    leaderboard_opt_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,3 +135,35 @@ class Schedule:
     due_at: datetime
     state: str
     fired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One movement as a person sees it: `amount` is positive into their account, negative out of it."""
+
+    id: int
+    amount: int
+    reason_key: str
+    reason_params: dict[str, Any]
+    source_key: str
+    actor_id: int | None
+    reverses_id: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A line of a leaderboard: points earned in the period asked about."""
+
+    user_id: int
+    points: int
+
+
+@dataclass(frozen=True)
+class PointsStatement:
+    """What /points shows: spendable, held by pending redemptions, earned all-time, latest entries."""
+
+    balance: int
+    reserved: int
+    lifetime: int
+    recent: list[LedgerEntry]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from storage.ledger import ACCOUNT_KINDS, COMMUNITY, SYSTEM_KINDS
 from storage.types import UTCDateTime
 
 metadata = sa.MetaData(
@@ -45,6 +46,8 @@ users = sa.Table(
     sa.Column("privacy_accepted_at", UTCDateTime, nullable=True),
     sa.Column("onboarded_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Left out of points leaderboards (but still earning and redeeming).
+    sa.Column("leaderboard_opt_out", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
 )
 
@@ -249,4 +252,83 @@ link_codes = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime, nullable=True),
+)
+
+# The time bank (storage/ledger.py explains the accounts). `balance` is the sum
+# of the account's entries, kept in the same transaction as each entry so the
+# CHECK below makes an overdraft impossible; only the community account, which
+# issues points, goes below zero. An account of a person merged into another
+# (linked accounts) is closed by pointing `merged_into` at the survivor; its
+# history stays, attributed to the surviving person.
+point_accounts = sa.Table(
+    "point_accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True, index=True),
+    sa.Column("balance", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("merged_into", sa.Integer, sa.ForeignKey("point_accounts.id"), nullable=True),
+    sa.CheckConstraint(_in("kind", ACCOUNT_KINDS), name="kind"),
+    sa.CheckConstraint(f"(user_id IS NULL) = ({_in('kind', SYSTEM_KINDS)})", name="owner"),
+    sa.CheckConstraint(f"balance >= 0 OR kind = '{COMMUNITY}'", name="not_overdrawn"),
+    # One open account of each kind per person, and one of each system account.
+    sa.Index(
+        "uq_point_accounts_open",
+        "user_id",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text("merged_into IS NULL"),
+        postgresql_where=sa.text("merged_into IS NULL"),
+    ),
+    sa.Index(
+        "uq_point_accounts_system",
+        "kind",
+        unique=True,
+        sqlite_where=sa.text("user_id IS NULL"),
+        postgresql_where=sa.text("user_id IS NULL"),
+    ),
+)
+
+# Append-only: rows are inserted, never updated or deleted (merging two people
+# re-points `actor_id`, as it does everywhere else). `source_key` names the
+# event that caused the movement ("patrol:checkout:123"), so the same check-out
+# can never be credited twice; `reverses_id` is unique, so an entry is
+# reversed at most once. `period` is the month of the community's calendar the
+# points count towards (a reversal counts towards its original's month).
+ledger_entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("debit_account_id", sa.Integer, sa.ForeignKey("point_accounts.id"), nullable=False),
+    sa.Column("credit_account_id", sa.Integer, sa.ForeignKey("point_accounts.id"), nullable=False),
+    sa.Column("amount", sa.Integer, nullable=False),
+    sa.Column("source_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("reverses_id", sa.Integer, sa.ForeignKey("ledger_entries.id"), nullable=True, unique=True),
+    sa.Column("reason_key", sa.String(64), nullable=False),
+    sa.Column("reason_params", sa.JSON, nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+    # A person's statement: newest entries into or out of one account.
+    sa.Index("ix_ledger_entries_credit", "credit_account_id", "id"),
+    sa.Index("ix_ledger_entries_debit", "debit_account_id", "id"),
+)
+
+# Net points each person received from the community per period ("2026-05",
+# or "all" for all time): a cache of ledger_entries kept on every post, so a
+# leaderboard is a walk down one index, stopping after the top ten, instead of
+# a sum over a month of entries. `grid_key` copies the person's current grid
+# (kept in step by UserRepo.update) so that a grid's board is such a walk too,
+# however few of the community's earners live in it.
+point_earnings = sa.Table(
+    "point_earnings",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("grid_key", sa.String(64), nullable=True),
+    sa.Index("ix_point_earnings_period_points", "period", "points"),
+    sa.Index("ix_point_earnings_period_grid_points", "period", "grid_key", "points"),
 )

@@ -23,6 +23,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 from bot.channels.base import DeliveryError, RetryLater, Undeliverable
+from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage
 from handlers import notify
 from handlers.messages import Incoming, Location, Reply, Response, Text, reply_to_json
@@ -118,7 +119,13 @@ class TelegramChannel:
         file_url: str | None = None,
         concurrency: int = CONCURRENT_UPDATES,
     ) -> TelegramChannel:
-        builder = ApplicationBuilder().token(token).job_queue(None)
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .job_queue(None)
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        )
         if concurrency > 1:
             builder = builder.concurrent_updates(PerUserUpdateProcessor(concurrency))
         if api_url:

@@ -1,32 +1,35 @@
 """WeChat Work (企业微信) adapter: a self-built app's callback in, its message API out.
 
-Inbound: the callback is verified and decrypted (wechatpy), stored in the inbox
-table (which also recognises WeChat Work's retries) and answered at once with
-an empty 200; a worker then feeds the stored messages to the engine. Outbound:
-every reply goes through the outbox, so rate limits and token expiry are
-retried rather than lost. Police groups are reached through group robots
-(群机器人, ``robot:<key>``) or app group chats (``appchat:<chatid>``).
+Inbound: the callback is verified and decrypted (CallbackCrypto, Tencent's
+scheme checked strictly), stored in the inbox table (which also recognises
+WeChat Work's retries; rows are group-committed) and answered with an empty
+200 once the row is committed; a worker then feeds the stored messages to the
+engine. Outbound: every reply goes through the outbox, so rate limits and
+token expiry are retried rather than lost. Police groups are reached through
+group robots (群机器人, ``robot:<key>``) or app group chats (``appchat:<chatid>``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import hashlib
+import hmac
 import logging
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 import httpx
-import xmltodict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from wechatpy.enterprise.crypto import WeChatCrypto
-from wechatpy.enterprise.exceptions import InvalidCorpIdException
-from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.crypto import WeChatCipher
 
 from bot.channels.base import DeliveryError, RetryLater, Undeliverable
 from bot.i18n import RenderedMessage
@@ -46,10 +49,15 @@ MAX_CALLBACK_BYTES = 64 * 1024
 TEXT_LIMIT_BYTES = 2048
 TOKEN_EXPIRED = {40014, 42001}
 RATE_LIMITED = {45009}
+# Nobody to deliver to: retrying cannot help (81013: user & party & tag all invalid).
+NO_RECIPIENT = {81013}
 # A member hears from one app at most 30 times a minute; beyond that WeChat Work drops silently.
 PER_MEMBER_PER_MINUTE = 30
 PER_ROBOT_PER_MINUTE = 20
 CARD_MAX_BUTTONS = 6
+# Callbacks arriving within this long of each other are committed together (see _InboxWriter).
+GROUP_COMMIT_WINDOW_SECONDS = 0.002
+GROUP_COMMIT_MAX_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,106 @@ class WeComError(DeliveryError):
         self.errcode = errcode
 
 
+# --- callback crypto ------------------------------------------------------------
+
+
+class Forbidden(Exception):
+    """Not from WeChat Work for this app: a wrong signature or another receive id (→ 403)."""
+
+
+class Malformed(Exception):
+    """Signed correctly but not a well-formed callback (→ 400)."""
+
+
+class CallbackCrypto:
+    """Tencent's callback scheme ("加解密方案说明"), checked strictly.
+
+    The AES step is wechatpy's (`WeChatCipher`, key and IV as WeChat Work sets
+    them). Its message-level decryptor, though, trusts the pad byte and the length
+    field, so a corrupt ciphertext yields garbage that fails as "wrong corp id";
+    here padding and length are validated, so only a well-formed message for
+    another receive id counts as forbidden. The signature is compared in constant time.
+    """
+
+    def __init__(self, token: str, aes_key: str, receive_id: str) -> None:
+        self.token = token
+        self.key = base64.b64decode(aes_key + "=")
+        if len(self.key) != 32:
+            raise ValueError("EncodingAESKey must decode to 32 bytes")
+        self.receive_id = receive_id.encode()
+        self.cipher = WeChatCipher(self.key)
+
+    def open(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> bytes:
+        expected = hashlib.sha1("".join(sorted((self.token, timestamp, nonce, encrypted))).encode())
+        if not hmac.compare_digest(expected.hexdigest().encode(), signature.lower().encode()):
+            raise Forbidden("bad signature")
+        try:
+            raw = base64.b64decode(encrypted, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise Malformed("ciphertext is not base64") from error
+        if not raw or len(raw) % 16:
+            raise Malformed("ciphertext is not whole AES blocks")
+        plain = self.cipher.decrypt(raw)
+        pad = plain[-1]
+        if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
+            raise Malformed("bad padding")
+        content = plain[16:-pad]
+        if len(content) < 4:
+            raise Malformed("too short")
+        length = int.from_bytes(content[:4], "big")
+        if 4 + length > len(content):
+            raise Malformed("length beyond the payload")
+        if content[4 + length :] != self.receive_id:
+            raise Forbidden("encrypted for another receive id")
+        return content[4 : 4 + length]
+
+
+def _parse_xml(data: bytes) -> dict[str, Any]:
+    """The children of the root <xml> element as a dict, the shape xmltodict gives.
+
+    ElementTree parses in C, four times faster than xmltodict; with expat 2.4 or
+    newer it refuses entity-expansion bombs and it never fetches external entities.
+    """
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as error:
+        raise Malformed("not XML") from error
+    if root.tag != "xml":
+        raise Malformed("root element is not <xml>")
+    return _children(root)
+
+
+def _children(element: ElementTree.Element) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for child in element:
+        value = _children(child) if len(child) else child.text
+        if child.tag not in out:
+            out[child.tag] = value
+        elif isinstance(out[child.tag], list):
+            out[child.tag].append(value)
+        else:
+            out[child.tag] = [out[child.tag], value]
+    return out
+
+
+def _outer_encrypt(body: bytes) -> str:
+    """The Encrypt element of the POSTed envelope."""
+    encrypted = _parse_xml(body).get("Encrypt")
+    if not isinstance(encrypted, str) or not encrypted.strip():
+        raise Malformed("no Encrypt element")
+    return encrypted.strip()
+
+
+def _inner_message(xml: bytes) -> dict[str, Any]:
+    message = _parse_xml(xml)
+    if not isinstance(message.get("MsgType"), str) or not isinstance(message.get("FromUserName"), str):
+        raise Malformed("not a WeChat Work message")
+    return message
+
+
+# --- the HTTP API ---------------------------------------------------------------
+
+
 class WeComApi:
     """A thin async client: wechatpy's own client is synchronous and would block the event loop."""
 
@@ -78,9 +186,10 @@ class WeComApi:
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
 
-    async def token(self, *, refresh: bool = False) -> str:
+    async def token(self, *, stale: str | None = None) -> str:
+        """The cached token; `stale` is one the API refused, fetched anew unless someone already did."""
         async with self._token_lock:
-            if refresh or self._token is None or time.monotonic() >= self._token_expires:
+            if self._token is None or self._token == stale or time.monotonic() >= self._token_expires:
                 data = await self._get_json(
                     "/cgi-bin/gettoken", {"corpid": self.config.corp_id, "corpsecret": self.config.secret}
                 )
@@ -104,15 +213,20 @@ class WeComApi:
         files: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        stale: str | None = None
         for attempt in range(2):
-            query = {"access_token": await self.token(refresh=attempt > 0), **(params or {})}
+            token = await self.token(stale=stale)
             try:
                 response = await self.client.post(
-                    self.config.api_url + path, params=query, json=json, files=files
+                    self.config.api_url + path,
+                    params={"access_token": token, **(params or {})},
+                    json=json,
+                    files=files,
                 )
                 return _checked(response)
             except WeComError as error:
                 if error.errcode in TOKEN_EXPIRED and attempt == 0:
+                    stale = token
                     continue
                 raise
             except httpx.HTTPError as error:
@@ -120,8 +234,9 @@ class WeComApi:
         raise AssertionError("unreachable")
 
     async def media(self, media_id: str) -> bytes:
+        stale: str | None = None
         for attempt in range(2):
-            token = await self.token(refresh=attempt > 0)
+            token = await self.token(stale=stale)
             try:
                 response = await self.client.get(
                     self.config.api_url + "/cgi-bin/media/get",
@@ -129,11 +244,15 @@ class WeComApi:
                 )
             except httpx.HTTPError as error:
                 raise DeliveryError(f"wecom unreachable: {error}") from error
-            if response.headers.get("content-type", "").startswith(("application/json", "text/plain")):
+            # Media comes as bytes; errors come as JSON (some gateways label it text/plain).
+            if response.status_code >= 400 or response.headers.get("content-type", "").startswith(
+                ("application/json", "text/plain")
+            ):
                 try:
                     _checked(response)
                 except WeComError as error:
                     if error.errcode in TOKEN_EXPIRED and attempt == 0:
+                        stale = token
                         continue
                     raise
             return response.content
@@ -150,7 +269,7 @@ class WeComApi:
 
 
 def _checked(response: httpx.Response) -> dict[str, Any]:
-    if response.status_code >= 500:
+    if response.status_code >= 400:
         raise DeliveryError(f"wecom http {response.status_code}")
     try:
         data: dict[str, Any] = response.json()
@@ -159,6 +278,8 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
     errcode = int(data.get("errcode", 0))
     if errcode in RATE_LIMITED:
         raise RetryLater(60, f"wecom rate limited ({errcode})")
+    if errcode in NO_RECIPIENT:
+        raise Undeliverable(f"wecom: no such recipient ({errcode})", blocked=True)
     if errcode:
         raise WeComError(errcode, str(data.get("errmsg", "")))
     return data
@@ -167,13 +288,14 @@ def _checked(response: httpx.Response) -> dict[str, Any]:
 class _Window:
     """Sliding one-minute windows per key, to stay under WeChat Work's per-member and per-robot limits."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, now: Callable[[], float]) -> None:
         self.per_minute = per_minute
+        self.now = now
         self.sent: dict[str, deque[float]] = defaultdict(deque)
 
     def take(self, key: str, count: int = 1) -> None:
         """Reserve `count` sends at once, so a message made of several parts is never cut in half."""
-        now = time.monotonic()
+        now = self.now()
         window = self.sent[key]
         while window and now - window[0] >= 60:
             window.popleft()
@@ -183,6 +305,100 @@ class _Window:
         window.extend([now] * count)
 
 
+class _Progress:
+    """Parts of multi-part messages that went out before a later part failed.
+
+    A message to WeChat Work may take several calls (photo, text, card). When
+    a later call is refused (45009, a network error) the outbox retries the
+    whole row; this remembers what got through so the retry sends only the
+    rest and the member never sees the first parts twice. In memory only: a
+    restart in between costs at most one repeat, as everywhere in delivery.
+    """
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        self._done: OrderedDict[str, int] = OrderedDict()
+
+    async def run(self, key: str, parts: list[Callable[[], Awaitable[None]]]) -> None:
+        done = self._done.get(key, 0)
+        for index, part in enumerate(parts):
+            if index < done:
+                continue
+            try:
+                await part()
+            except BaseException:
+                if index:
+                    self._done[key] = index
+                    self._done.move_to_end(key)
+                    while len(self._done) > self.LIMIT:
+                        self._done.popitem(last=False)
+                raise
+        self._done.pop(key, None)
+
+    def remaining(self, key: str, total: int) -> int:
+        return total - self._done.get(key, 0)
+
+
+def _fingerprint(chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
+    digest = hashlib.sha256(chat_id.encode() + b"\0" + message.text.encode())
+    for row in message.buttons:
+        for button in row:
+            digest.update(b"\0" + (button.action or button.url or "").encode())
+    for photo in photos:
+        digest.update(hashlib.sha256(photo).digest())
+    return digest.hexdigest()
+
+
+class _InboxWriter:
+    """Group commit of inbox rows: one INSERT, one transaction for the callbacks of a few milliseconds.
+
+    A transaction per request made SQLite's single write lock the queue every
+    request waited in (10 pooled connections taking turns through the busy
+    handler's sleeps: ~100 callbacks/s). Requests hand their row to this writer
+    and are answered once the batch holding it committed, so the 200 still
+    means "stored". A batch is what arrived while the previous one committed,
+    plus a short window: a transaction costs ~1 ms of CPU whatever it holds, so
+    at 500/s waiting 2 ms for company cuts the CPU per callback by a third.
+    """
+
+    def __init__(self, runtime: Runtime, on_new: Callable[[], None], window: float) -> None:
+        self.runtime = runtime
+        self.on_new = on_new
+        self.window = window
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, key: str, message: dict[str, Any]) -> None:
+        """Store one callback (a repeated key, WeChat Work's retry, is ignored); return once committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(({"dedupe_key": key, "payload": message}, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write())
+        await future
+
+    async def _write(self) -> None:
+        while self._queue:
+            if len(self._queue) < GROUP_COMMIT_MAX_ROWS:
+                await asyncio.sleep(self.window)
+            batch = self._queue[:GROUP_COMMIT_MAX_ROWS]
+            del self._queue[: len(batch)]
+            try:
+                async with self.runtime.database.transaction() as connection:
+                    await Repos(connection).inbox.accept_many(
+                        NAME, [row for row, _ in batch], self.runtime.clock.now()
+                    )
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+            self.on_new()
+
+
 class WeComChannel:
     name = NAME
 
@@ -190,11 +406,18 @@ class WeComChannel:
         self.runtime = runtime
         self.config = config
         self.api = WeComApi(config, client)
-        self.crypto = WeChatCrypto(config.token, config.aes_key, config.corp_id)
+        self.crypto = CallbackCrypto(config.token, config.aes_key, config.corp_id)
         self._wake = asyncio.Event()
         self._stopping = False
-        self._members = _Window(PER_MEMBER_PER_MINUTE)
-        self._robots = _Window(PER_ROBOT_PER_MINUTE)
+        self._processing = asyncio.Lock()
+        # The runtime's clock, so tests that move time move these windows too.
+        self._members = _Window(PER_MEMBER_PER_MINUTE, self._seconds)
+        self._robots = _Window(PER_ROBOT_PER_MINUTE, self._seconds)
+        self._progress = _Progress()
+        self._inbox = _InboxWriter(runtime, self._wake.set, GROUP_COMMIT_WINDOW_SECONDS)
+
+    def _seconds(self) -> float:
+        return self.runtime.clock.now().timestamp()
 
     def deep_link(self, payload: str) -> str:
         # No deep links in WeChat Work: the person sends the command to the app instead.
@@ -203,44 +426,39 @@ class WeComChannel:
     # --- the callback endpoint ------------------------------------------------
 
     async def verify_url(self, request: Request) -> Response:
+        """WeChat Work's check of the callback URL: answer the decrypted echostr, nothing else."""
         query = request.query_params
         try:
-            echo = self.crypto.check_signature(
-                query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
-            )
+            signature, timestamp, nonce = query["msg_signature"], query["timestamp"], query["nonce"]
+            # base64 has no spaces: a "+" that arrived unescaped was decoded to one.
+            echostr = query["echostr"].replace(" ", "+")
         except KeyError:
             return PlainTextResponse("missing parameters", status_code=400)
-        except (InvalidSignatureException, InvalidCorpIdException):
+        try:
+            echo = self.crypto.open(signature, timestamp, nonce, echostr).decode()
+        except Forbidden:
             return PlainTextResponse("forbidden", status_code=403)
-        except Exception:
+        except (Malformed, UnicodeDecodeError):
             return PlainTextResponse("bad request", status_code=400)
-        return PlainTextResponse(echo if isinstance(echo, str) else echo.decode())
+        return PlainTextResponse(echo)
 
     async def callback(self, request: Request) -> Response:
         query = request.query_params
-        if int(request.headers.get("content-length") or 0) > MAX_CALLBACK_BYTES:
-            return PlainTextResponse("too large", status_code=413)
-        body = await request.body()
-        if len(body) > MAX_CALLBACK_BYTES:
-            return PlainTextResponse("too large", status_code=413)
         try:
-            xml = self.crypto.decrypt_message(
-                body, query["msg_signature"], query["timestamp"], query["nonce"]
-            )
-            message = xmltodict.parse(xml)["xml"]
-            if not isinstance(message, dict) or "MsgType" not in message or "FromUserName" not in message:
-                raise ValueError("not a WeChat Work message")
+            signature, timestamp, nonce = query["msg_signature"], query["timestamp"], query["nonce"]
         except KeyError:
             return PlainTextResponse("missing parameters", status_code=400)
-        except (InvalidSignatureException, InvalidCorpIdException):
+        body = await _read_capped(request, MAX_CALLBACK_BYTES)
+        if body is None:
+            return PlainTextResponse("too large", status_code=413)
+        try:
+            message = _inner_message(self.crypto.open(signature, timestamp, nonce, _outer_encrypt(body)))
+        except Forbidden:
             return PlainTextResponse("forbidden", status_code=403)
-        except Exception:
+        except Malformed:
             return PlainTextResponse("bad request", status_code=400)
-        now = self.runtime.clock.now()
-        async with self.runtime.database.transaction() as connection:
-            accepted = await Repos(connection).inbox.accept(NAME, dedupe_key(message), message, now)
-        if accepted is not None:
-            self._wake.set()
+        # Answered only after the row is committed: a 200 tells WeChat Work not to send it again.
+        await self._inbox.accept(dedupe_key(message), message)
         return Response(status_code=200)
 
     # --- processing stored callbacks --------------------------------------------
@@ -260,18 +478,21 @@ class WeComChannel:
         self._wake.set()
 
     async def process_inbox(self) -> int:
-        async with self.runtime.database.transaction() as connection:
-            pending = await Repos(connection).inbox.pending(NAME)
-        for inbox_id, message in pending:
-            state = "done"
-            try:
-                await self._process(message)
-            except Exception:
-                log.exception("wecom message failed", extra={"inbox_id": inbox_id})
-                state = "failed"
+        """Hand every stored callback to the engine, oldest first; returns how many were taken."""
+        # One at a time: the worker loop and a direct call must not take the same rows.
+        async with self._processing:
             async with self.runtime.database.transaction() as connection:
-                await Repos(connection).inbox.finish(inbox_id, state, self.runtime.clock.now())
-        return len(pending)
+                pending = await Repos(connection).inbox.pending(NAME)
+            for inbox_id, message in pending:
+                state = "done"
+                try:
+                    await self._process(message)
+                except Exception:
+                    log.exception("wecom message failed", extra={"inbox_id": inbox_id})
+                    state = "failed"
+                async with self.runtime.database.transaction() as connection:
+                    await Repos(connection).inbox.finish(inbox_id, state, self.runtime.clock.now())
+            return len(pending)
 
     async def _process(self, message: dict[str, Any]) -> None:
         incoming = await self._to_incoming(message)
@@ -304,7 +525,8 @@ class WeComChannel:
         kind = str(message.get("MsgType", "")).lower()
         if kind == "text":
             text = str(message.get("Content") or "").strip()
-            if text.isdigit():
+            # isdecimal, not isdigit: "²" is a digit that int() refuses.
+            if text.isdecimal() and len(text) <= 3:
                 async with self.runtime.database.transaction() as connection:
                     action = await Repos(connection).menus.action(NAME, user, int(text))
                 if action is not None:
@@ -324,9 +546,11 @@ class WeComChannel:
                 return Incoming(**base, unsupported="image_unavailable")
             return Incoming(**base, photo=data)
         if kind == "location":
-            return Incoming(
-                **base, location=Location(float(message["Location_X"]), float(message["Location_Y"]))
-            )
+            try:
+                point = Location(float(message["Location_X"]), float(message["Location_Y"]))
+            except (KeyError, TypeError, ValueError):
+                return Incoming(**base, unsupported="location")
+            return Incoming(**base, location=point)
         if kind == "event":
             event = str(message.get("Event", "")).lower()
             if event == "subscribe":
@@ -352,36 +576,41 @@ class WeComChannel:
     async def _send_member(self, user: str, message: RenderedMessage, photos: list[bytes]) -> str:
         actions = [b.action for row in message.buttons for b in row]
         with_card = bool(actions) and len(actions) <= CARD_MAX_BUTTONS and all(actions)
-        self._members.take(user, len(photos) + 1 + int(with_card))
         agent = self.config.agent_id
-        for photo in photos:
+        result: dict[str, Any] = {}
+
+        async def photo_part(photo: bytes) -> None:
             uploaded = await self.api.call(
                 "/cgi-bin/media/upload",
                 params={"type": "image"},
                 files={"media": ("photo.jpg", photo, "image/jpeg")},
             )
-            await self._member_call(
-                {
-                    "touser": user,
-                    "msgtype": "image",
-                    "agentid": agent,
-                    "image": {"media_id": uploaded["media_id"]},
-                }
-            )
-        text = with_numbered_menu(message)
-        result = await self._member_call(
-            {
-                "touser": user,
-                "msgtype": "text",
-                "agentid": agent,
-                "text": {"content": _clip(text, TEXT_LIMIT_BYTES)},
-            }
-        )
-        if actions:
+            payload = {"touser": user, "msgtype": "image", "agentid": agent}
+            await self._member_call({**payload, "image": {"media_id": uploaded["media_id"]}})
+
+        async def text_part() -> None:
+            content = _clip(with_numbered_menu(message), TEXT_LIMIT_BYTES)
+            payload = {"touser": user, "msgtype": "text", "agentid": agent, "text": {"content": content}}
+            result.update(await self._member_call(payload))
+            # The numbers in this text are what a reply of "1" means from now on; a message
+            # without a menu clears the old one, so a typed building number stays a number.
             async with self.runtime.database.transaction() as connection:
                 await Repos(connection).menus.remember(NAME, user, actions, self.runtime.clock.now())
+
+        async def card_part() -> None:
+            try:
+                await self._member_call(button_card(user, agent, message))
+            except WeComError as error:
+                # The numbered menu above already offers the same choices.
+                log.warning("wecom button card refused", extra={"errcode": error.errcode})
+
+        parts: list[Callable[[], Awaitable[None]]] = [partial(photo_part, photo) for photo in photos]
+        parts.append(text_part)
         if with_card:
-            await self._member_call(button_card(user, agent, message))
+            parts.append(card_part)
+        key = _fingerprint(user, message, photos)
+        self._members.take(user, self._progress.remaining(key, len(parts)))
+        await self._progress.run(key, parts)
         return str(result.get("msgid", ""))
 
     async def _member_call(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -391,18 +620,6 @@ class WeComChannel:
         return result
 
     async def _send_robot(self, key: str, message: RenderedMessage, photos: list[bytes]) -> str:
-        self._robots.take(key, 1 + min(1, len(photos)))
-        for photo in photos[:1]:
-            await self.api.robot(
-                key,
-                {
-                    "msgtype": "image",
-                    "image": {
-                        "base64": base64.b64encode(photo).decode(),
-                        "md5": hashlib.md5(photo).hexdigest(),
-                    },
-                },
-            )
         text = message.text
         if message.buttons:
             labels = " / ".join(b.label for row in message.buttons for b in row)
@@ -410,7 +627,15 @@ class WeComChannel:
             text += "\n\n" + self.runtime.translator.text(
                 self.runtime.community.default_language, hint, self.deep_link
             )
-        await self.api.robot(key, {"msgtype": "text", "text": {"content": _clip(text, TEXT_LIMIT_BYTES)}})
+        parts: list[Callable[[], Awaitable[None]]] = []
+        for photo in photos[:1]:
+            image = {"base64": base64.b64encode(photo).decode(), "md5": hashlib.md5(photo).hexdigest()}
+            parts.append(partial(self.api.robot, key, {"msgtype": "image", "image": image}))
+        content = {"content": _clip(text, TEXT_LIMIT_BYTES)}
+        parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": content}))
+        progress_key = _fingerprint(ROBOT_PREFIX + key, message, photos[:1])
+        self._robots.take(key, self._progress.remaining(progress_key, len(parts)))
+        await self._progress.run(progress_key, parts)
         return f"robot-{time.time_ns()}"
 
     async def _send_appchat(self, chat: str, message: RenderedMessage) -> str:
@@ -425,12 +650,27 @@ class WeComChannel:
         return f"appchat-{time.time_ns()}"
 
 
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it is over `limit` (read no further than that)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def dedupe_key(message: dict[str, Any]) -> str:
     """WeChat Work retries carry the same MsgId; events have none, so sender+time (+event) identify them."""
     if message.get("MsgId"):
         return f"msg:{message['MsgId']}"
-    parts = (message.get(field) for field in ("FromUserName", "CreateTime", "Event", "EventKey"))
-    return "evt:" + ":".join(str(part) for part in parts)
+    fields = ("FromUserName", "CreateTime", "Event", "EventKey", "TaskId")
+    return "evt:" + ":".join(str(message.get(field) or "") for field in fields)
 
 
 def with_numbered_menu(message: RenderedMessage) -> str:

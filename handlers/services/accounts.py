@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from handlers.community import LANGUAGES, Community
 from handlers.errors import DomainError, PermissionDenied
-from storage.models import Invite, User
+from storage.models import Conversation, Invite, User
 from storage.repositories import Repos
 
 RESIDENT = "resident"
@@ -50,18 +50,18 @@ async def resolve_user(
     display_name: str,
     now: datetime,
     private: bool,
-) -> User:
-    """The user behind a platform identity, created on first contact."""
-    found = await repos.users.by_identity(channel, external_id)
+) -> tuple[User, Conversation | None]:
+    """The user behind a platform identity (created on first contact) and their running conversation."""
+    found = await repos.users.by_identity_with_draft(channel, external_id)
     if found is not None:
-        user, identity = found
+        user, identity, draft = found
         # Only a private chat is a way to reach the person later.
         if private and (identity.chat_id != chat_id or now - identity.last_seen_at > TOUCH_INTERVAL):
             await repos.users.touch_identity(channel, external_id, chat_id, now)
-        return user
+        return user, draft
     user = await repos.users.create(display_name or external_id, now)
     await repos.users.add_identity(channel, external_id, user.id, chat_id if private else None, now)
-    return user
+    return user, None
 
 
 async def grant_role(
@@ -170,7 +170,7 @@ async def link_accounts(repos: Repos, user: User, code: str, now: datetime) -> U
     for name in ("language", "grid_key", "building", "unit", "privacy_accepted_at", "onboarded_at"):
         if getattr(owner, name) is None and getattr(user, name) is not None:
             profile[name] = getattr(user, name)
-    await repos.links.merge_users(keep=owner.id, drop=user.id)
+    await repos.links.merge_users(keep=owner.id, drop=user.id, now=now)
     await repos.users.update(owner.id, **profile)
     merged = await repos.users.get(owner.id)
     assert merged is not None

@@ -41,14 +41,14 @@ async def report_state(bot: Harness, ticket: str) -> str:
 
 
 async def test_report_lifecycle_from_filing_to_rating(bot: Harness) -> None:
-    assert await bot.say("wang", "/report") == ["report.intro", "report.ask_category"]
+    assert await bot.say("wang", "/report") == ["report.intro\nreport.ask_category"]
     assert "v1:rpt:cat:fire" in bot.actions()
     assert await bot.press("wang", "v1:rpt:cat:fire") == ["report.ask_urgency"]
     assert await bot.press("wang", "v1:rpt:urg:urgent") == ["report.ask_description"]
     assert await bot.say("wang", "3号楼消防通道被电动车堵住了") == ["report.ask_photos"]
     assert await bot.photo("wang", jpeg_with_gps()) == ["report.photo_received"]
     assert await bot.press("wang", "v1:rpt:ph:done") == ["report.ask_location"]
-    assert await bot.press("wang", "v1:rpt:loc:home") == ["report.location_noted", "report.ask_anonymous"]
+    assert await bot.press("wang", "v1:rpt:loc:home") == ["report.location_noted\nreport.ask_anonymous"]
     assert await bot.press("wang", "v1:rpt:anon:no") == ["report.summary"]
     assert await bot.press("wang", "v1:rpt:ok:1") == ["report.submitted"]
 
@@ -170,7 +170,7 @@ async def test_bad_input_at_every_step_is_answered_and_loses_nothing(bot: Harnes
     assert await bot.location("wang", 39.9042, 116.4074) == ["report.location_outside", "report.ask_location"]
     assert await bot.say("wang", "99号楼") == ["report.unknown_building", "report.ask_location"]
     assert await bot.say("wang", "/frobnicate") == ["error.unknown_command"]
-    assert await bot.location("wang", 31.2292, 121.4721) == ["report.location_noted", "report.ask_anonymous"]
+    assert await bot.location("wang", 31.2292, 121.4721) == ["report.location_noted\nreport.ask_anonymous"]
     await bot.press("wang", "v1:rpt:anon:yes")
     draft = await bot.repos_do(lambda r: r.conversations.get(3, "console"))
     assert draft.step == "confirm"
@@ -237,7 +237,7 @@ async def test_flood_of_reports_is_stopped_politely(bot: Harness) -> None:
         await bot.file_report("wang")
     assert await bot.say("wang", "/report") == ["report.rate_limited"]
     await bot.wait(timedelta(minutes=61))
-    assert await bot.say("wang", "/report") == ["report.intro", "report.ask_category"]
+    assert await bot.say("wang", "/report") == ["report.intro\nreport.ask_category"]
 
 
 async def test_escalation_fires_once_across_a_restart(bot: Harness) -> None:
@@ -349,7 +349,7 @@ async def test_report_before_onboarding_resumes_after_it(bot: Harness) -> None:
     assert await bot.say("newbie", "/report") == ["onboarding.ask_language"]
     await bot.press("newbie", "v1:lang:zh_TW")
     await bot.press("newbie", "v1:onb:accept")
-    assert await bot.say("newbie", "5") == ["onboarding.done", "report.intro", "report.ask_category"]
+    assert await bot.say("newbie", "5") == ["onboarding.done", "report.intro\nreport.ask_category"]
 
 
 async def test_declining_privacy_stores_no_home(bot: Harness) -> None:
@@ -392,12 +392,12 @@ async def test_group_report_command_answers_with_a_private_link(bot: Harness) ->
     assert bot.last.replies[0].choices[0][0].deep_link == "report"
     assert await bot.send("wang", group=True, text="大家好") == []
     assert await bot.repos_do(lambda r: r.conversations.get(3, "console")) is None
-    assert await bot.say("wang", "/start report") == ["report.intro", "report.ask_category"]
+    assert await bot.say("wang", "/start report") == ["report.intro\nreport.ask_category"]
 
 
 async def test_report_words_start_a_report(bot: Harness) -> None:
     for word in ("上报", "报告", "Report"):
-        assert await bot.say("chen", word) == ["report.intro", "report.ask_category"]
+        assert await bot.say("chen", word) == ["report.intro\nreport.ask_category"]
         await bot.say("chen", "/cancel")
 
 
