@@ -1,0 +1,106 @@
+"""Settings come from SHOUWANG_* variables; a half-configured WeChat Work stops the start clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli import main
+from bot.settings import Settings
+
+WECOM = {
+    "SHOUWANG_WECOM_CORP_ID": "ww0123456789",
+    "SHOUWANG_WECOM_AGENT_ID": "1000002",
+    "SHOUWANG_WECOM_SECRET": "secret",
+    "SHOUWANG_WECOM_TOKEN": "token",
+    "SHOUWANG_WECOM_AES_KEY": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+}
+
+
+def test_complete_wecom_settings_enable_the_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in WECOM.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.wecom_enabled and settings.wecom_agent_id == 1000002
+    assert settings.wecom_api_url == "https://qyapi.weixin.qq.com"
+
+
+def test_half_configured_wecom_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHOUWANG_WECOM_CORP_ID", "ww0123456789")
+    monkeypatch.setenv("SHOUWANG_WECOM_SECRET", "secret")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "half configured" in err and "SHOUWANG_WECOM_TOKEN" in err and "Traceback" not in err
+
+
+def test_a_wrong_length_aes_key_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in WECOM.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SHOUWANG_WECOM_AES_KEY", "short")
+    assert main(["migrate"]) == 2
+    assert "SHOUWANG_WECOM_AES_KEY" in capsys.readouterr().err
+
+
+def test_a_bad_community_file_stops_the_bot(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "community.toml"  # type: ignore[operator]
+    bad.write_text(
+        'name = "x"\ntimezone = "Mars/Olympus"\n[[grids]]\nkey = "g1"\nname = "一"\nbuildings = ["1"]\n'
+    )
+    monkeypatch.setenv("SHOUWANG_COMMUNITY_FILE", str(bad))
+    monkeypatch.setenv("SHOUWANG_DATABASE_URL", f"sqlite:///{tmp_path}/db.sqlite")
+    assert main(["role", "grant", "--channel", "telegram", "--user", "1", "--role", "police"]) == 2
+    err = capsys.readouterr().err
+    assert "community.toml:2: timezone" in err
+
+
+def test_role_grant_from_the_command_line(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SHOUWANG_DATABASE_URL", f"sqlite:///{tmp_path}/db.sqlite")
+    assert (
+        main(
+            ["role", "grant", "--channel", "telegram", "--user", "42", "--role", "police", "--name", "张警官"]
+        )
+        == 0
+    )
+    assert "granted police" in capsys.readouterr().out
+    assert main(["role", "grant", "--channel", "telegram", "--user", "43", "--role", "grid_worker"]) == 2
+    assert (
+        main(
+            [
+                "role",
+                "grant",
+                "--channel",
+                "telegram",
+                "--user",
+                "43",
+                "--role",
+                "grid_worker",
+                "--grid",
+                "g9",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "role",
+                "grant",
+                "--channel",
+                "telegram",
+                "--user",
+                "43",
+                "--role",
+                "grid_worker",
+                "--grid",
+                "g1",
+            ]
+        )
+        == 0
+    )
