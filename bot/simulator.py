@@ -132,7 +132,7 @@ class Simulator:
             if not await self.feed(line):
                 break
 
-    async def feed(self, line: str) -> bool:
+    async def feed(self, line: str, *, echo: bool = True) -> bool:
         """Act on one typed line; False when the user wants to quit."""
         assert self.runtime is not None
         text = line.strip()
@@ -167,7 +167,8 @@ class Simulator:
             await self.runtime.engine.fire_due()
             await self._deliver()
             return True
-        self.write(f"{self.current.name} › {text}")
+        if echo:  # a script's lines are shown; a typed one is already on the screen
+            self.write(f"{self.current.name} › {text}")
         incoming = self._incoming(text)
         if incoming is None:
             return True
@@ -257,7 +258,7 @@ async def simulate(
                         line = await asyncio.to_thread(input, f"{simulator.current.name} › ")
                     except EOFError:
                         break
-                    if not await simulator.feed(line):
+                    if not await simulator.feed(line, echo=False):
                         break
         finally:
             await simulator.stop()
