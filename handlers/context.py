@@ -50,6 +50,17 @@ class Ctx:
     def notice(self, key: str, **params: Any) -> None:
         self.response.notice = Text(key, params)
 
+    def short_answer(self, max_chars: int, empty_key: str) -> str | None:
+        """The typed answer, or None after explaining politely that it is missing or too long."""
+        text = (self.inp.text or "").strip()
+        if not text:
+            self.say(empty_key)
+            return None
+        if len(text) > max_chars:
+            self.say("review.text_too_long", max=max_chars, length=len(text))
+            return None
+        return text
+
     async def update_user(self, **values: Any) -> None:
         """Store changes to the speaker's profile and keep `user` in step without reading it back."""
         await self.repos.users.update(self.user.id, **values)

@@ -45,12 +45,8 @@ async def handle_comment(ctx: Ctx) -> str | None:
     if choices.decode(ctx.inp.action) == ("rate", "skip"):
         ctx.say("rating.thanks")
         return END
-    text = (ctx.inp.text or "").strip()
-    if not text:
-        ctx.say("rating.comment_as_text")
-        return None
-    if len(text) > COMMENT_MAX_CHARS:
-        ctx.say("review.text_too_long", max=COMMENT_MAX_CHARS, length=len(text))
+    text = ctx.short_answer(COMMENT_MAX_CHARS, "rating.comment_as_text")
+    if text is None:
         return None
     await ctx.repos.reports.set_rating_comment(int(ctx.data["report_id"]), text, ctx.clock.now())
     ctx.say("rating.thanks")

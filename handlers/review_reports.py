@@ -77,15 +77,7 @@ def _point_to_private_chat(ctx: Ctx) -> None:
 
 
 def _note(ctx: Ctx) -> str | None:
-    """A short free-text answer, or None after explaining what is wrong with it."""
-    text = (ctx.inp.text or "").strip()
-    if not text:
-        ctx.say("review.need_text")
-        return None
-    if len(text) > NOTE_MAX_CHARS:
-        ctx.say("review.text_too_long", max=NOTE_MAX_CHARS, length=len(text))
-        return None
-    return text
+    return ctx.short_answer(NOTE_MAX_CHARS, "review.need_text")
 
 
 async def ask_resolution_note(ctx: Ctx) -> None:

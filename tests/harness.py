@@ -7,10 +7,13 @@ may change. Wording is pinned by tests/test_translations.py.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from bot.app import Runtime, build_runtime
 from bot.community_file import load_community
@@ -61,6 +64,17 @@ class RecordingChannel:
 
     def to(self, chat_id: str) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
+
+
+def jpeg_with_gps() -> bytes:
+    """A phone photo as phones send them: with the maker and the GPS position in its EXIF."""
+    image = Image.new("RGB", (320, 240), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (31.0, 13.0, 49.0), 3: "E", 4: (121.0, 28.0, 25.0)}
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif)
+    return out.getvalue()
 
 
 def test_community() -> Community:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -30,6 +29,7 @@ from handlers.services import accounts
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos
 from tests.fakes.telegram_api import FakeBotApi, SentMessage
+from tests.harness import jpeg_with_gps
 
 TOKEN = "123:abc"
 GROUP = -1001234567890
@@ -42,16 +42,6 @@ INSIDE = (31.2292, 121.4721)
 BEIJING = (39.9042, 116.4074)
 TICKET = "#2026-0001"
 TICKET_RE = re.compile(r"#\d{4}-\d{4}")
-
-
-def jpeg_with_gps() -> bytes:
-    image = Image.new("RGB", (320, 240), (200, 30, 30))
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"
-    exif[0x8825] = {1: "N", 2: (31.0, 13.0, 49.0), 3: "E", 4: (121.0, 28.0, 25.0)}
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif)
-    return out.getvalue()
 
 
 def content(message: SentMessage) -> str:

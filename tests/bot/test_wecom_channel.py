@@ -43,6 +43,7 @@ from storage.repositories import Repos
 from tests.fakes import wecom_crypto as wc
 from tests.fakes.telegram_api import FakeBotApi, SentMessage
 from tests.fakes.wecom_api import FakeWeComApi
+from tests.harness import jpeg_with_gps
 
 TOKEN = "ShouwangCallbackToken2026"
 # 43 characters, as WeChat Work's console hands them out.
@@ -56,16 +57,6 @@ INSIDE = (31.2292, 121.4721)
 TICKET = "#2026-0001"
 # What a person does takes a few seconds; it also keeps the bot's per-member window realistic.
 THINKING = timedelta(seconds=10)
-
-
-def jpeg_with_gps() -> bytes:
-    image = Image.new("RGB", (320, 240), (200, 30, 30))
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"
-    exif[0x8825] = {1: "N", 2: (31.0, 13.0, 49.0), 3: "E", 4: (121.0, 28.0, 25.0)}
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif)
-    return out.getvalue()
 
 
 def police_robot_community() -> Community:

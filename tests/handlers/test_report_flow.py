@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 from PIL import Image
 
 from handlers.services import accounts
-from tests.harness import POLICE_GROUP, Harness
+from tests.harness import POLICE_GROUP, Harness, jpeg_with_gps
 
 
 @pytest.fixture
@@ -23,16 +22,6 @@ async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
     await harness.person("chen", building="8")
     yield harness
     await harness.close()
-
-
-def jpeg_with_gps() -> bytes:
-    image = Image.new("RGB", (320, 240), (200, 30, 30))
-    exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"
-    exif[0x8825] = {1: "N", 2: (31.0, 13.0, 49.0), 3: "E", 4: (121.0, 28.0, 25.0)}
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif)
-    return out.getvalue()
 
 
 async def report_state(bot: Harness, ticket: str) -> str:
