@@ -187,6 +187,31 @@ class Escalation(BaseModel):
     _normal_order = field_validator("normal_escalate_minutes")(_later_than("normal_ack_minutes"))
 
 
+class TimeBank(BaseModel):
+    """Points of the volunteer time bank (公益时间银行) and the tiers lifetime points reach."""
+
+    model_config = _FROZEN
+
+    report_resolved_points: int = Field(default=5, ge=0)
+    silver_from: int = Field(default=200, gt=0)
+    gold_from: int = Field(default=1000, gt=0)
+
+    @field_validator("gold_from")
+    @classmethod
+    def _gold_above_silver(cls, value: int, info: ValidationInfo) -> int:
+        silver = info.data.get("silver_from")
+        if silver is not None and value <= silver:
+            raise ValueError(f"must be greater than silver_from ({silver})")
+        return value
+
+    def tier(self, lifetime_points: int) -> str:
+        if lifetime_points >= self.gold_from:
+            return "gold"
+        if lifetime_points >= self.silver_from:
+            return "silver"
+        return "bronze"
+
+
 class Limits(BaseModel):
     model_config = _FROZEN
 
@@ -223,6 +248,7 @@ class Community(BaseModel):
     categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=1)
     escalation: Escalation = Field(default_factory=Escalation)
     limits: Limits = Field(default_factory=Limits)
+    timebank: TimeBank = Field(default_factory=TimeBank)
 
     @field_validator("timezone")
     @classmethod

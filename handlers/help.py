@@ -12,11 +12,31 @@ from handlers.onboarding import language_choices
 from handlers.services import accounts
 
 COMMANDS_BY_ROLE: dict[str, tuple[str, ...]] = {
-    accounts.RESIDENT: ("report", "myreports", "language", "link", "cancel", "help"),
-    accounts.VOLUNTEER: ("report", "myreports", "language", "link", "cancel", "help"),
-    accounts.GRID_WORKER: ("tasks", "report", "myreports", "language", "link", "cancel", "help"),
-    accounts.POLICE: ("tasks", "invite", "report", "myreports", "language", "link", "cancel", "help"),
-    accounts.ADMIN: ("tasks", "invite", "report", "myreports", "language", "link", "cancel", "help"),
+    accounts.RESIDENT: ("report", "myreports", "points", "language", "link", "cancel", "help"),
+    accounts.VOLUNTEER: ("report", "myreports", "points", "language", "link", "cancel", "help"),
+    accounts.GRID_WORKER: ("tasks", "report", "myreports", "points", "language", "link", "cancel", "help"),
+    accounts.POLICE: (
+        "tasks",
+        "invite",
+        "report",
+        "myreports",
+        "points",
+        "language",
+        "link",
+        "cancel",
+        "help",
+    ),
+    accounts.ADMIN: (
+        "tasks",
+        "invite",
+        "report",
+        "myreports",
+        "points",
+        "language",
+        "link",
+        "cancel",
+        "help",
+    ),
 }
 
 

@@ -22,6 +22,7 @@ from handlers import (
     review_reports,
     scheduled,
     tasks,
+    timebank,
 )
 from handlers.clock import Clock
 from handlers.community import Community
@@ -62,7 +63,8 @@ class Engine:
             return Response(language=self.community.default_language)
         try:
             async with self.database.transaction() as connection:
-                repos = Repos(connection)
+                # The community's time zone decides which month points count towards.
+                repos = Repos(connection, self.community.tz)
                 user, draft = await accounts.resolve_user(
                     repos,
                     inp.channel,
@@ -100,7 +102,7 @@ class Engine:
             due = await Repos(connection).schedules.due(self.clock.now())
         for schedule in due:
             async with self.database.transaction() as connection:
-                repos = Repos(connection)
+                repos = Repos(connection, self.community.tz)
                 if not await repos.schedules.claim(schedule.id, self.clock.now()):
                     continue
                 await scheduled.fire(repos, self.community, self.clock, schedule)
@@ -237,6 +239,7 @@ COMMANDS = {
     "myreports": my_reports.list_mine,
     "tasks": tasks.list_tasks,
     "invite": invites.create,
+    "points": timebank.show_points,
 }
 
 

@@ -34,7 +34,9 @@ from bot.i18n import DOMAIN, MENU, Translator, load_catalogs
 from handlers.community import DEFAULT_CATEGORIES, LANGUAGES
 from handlers.help import COMMANDS_BY_ROLE
 from handlers.report_hazard import FIELDS
+from handlers.services.reports import REASON_REPORT_RESOLVED
 from storage import report_states
+from storage.ledger import REASON_ACCOUNTS_MERGED, REASON_REDEMPTION_APPROVED, REASON_REDEMPTION_REJECTED
 from storage.schema import REPORT_STATES, ROLES, URGENCIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +104,14 @@ DYNAMIC_FAMILIES: dict[str, list[str]] = {
     "report.field_": list(FIELDS),
     "report.expected_": _string_args("report_hazard", "_wrong_input", 1),
     "help.command.": sorted({name for names in COMMANDS_BY_ROLE.values() for name in names}),
+    "tier.": ["bronze", "silver", "gold"],
+}
+# Reasons of ledger entries: their keys are stored with the entry and rendered by /points.
+LEDGER_REASONS: dict[str, frozenset[str]] = {
+    REASON_REPORT_RESOLVED: frozenset({"ticket"}),
+    REASON_REDEMPTION_APPROVED: frozenset(),
+    REASON_REDEMPTION_REJECTED: frozenset(),
+    REASON_ACCOUNTS_MERGED: frozenset(),
 }
 # Parameters of keys whose call sites the scanner cannot read (the key or the
 # parameters are built in a variable). Keep in step with handlers/services/reports.py.
@@ -112,6 +122,7 @@ INDIRECT_PARAMS: dict[str, frozenset[str]] = {
     },
     "notify.new_report": frozenset({"ticket", "card"}),
     "notify.reminder": frozenset({"ticket", "card"}),
+    **LEDGER_REASONS,
 }
 
 

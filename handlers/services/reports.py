@@ -16,6 +16,7 @@ from storage.models import Report, User
 from storage.repositories import Repos
 
 REMINDER = "report_reminder"
+REASON_REPORT_RESOLVED = "points.reason.report_resolved"
 ESCALATION = "report_escalation"
 
 
@@ -252,7 +253,20 @@ async def resolve(
     await check_can_resolve(repos, actor, report)
     if after_photo is not None:
         await repos.reports.add_photo(report.id, "after", 0, after_photo)
-    return await _move(repos, community, actor, report, rs.RESOLVED, now, note=note, resolution_note=note)
+    moved = await _move(repos, community, actor, report, rs.RESOLVED, now, note=note, resolution_note=note)
+    points = community.timebank.report_resolved_points
+    if points:
+        # The source key makes a second credit for the same report impossible.
+        await repos.ledger.credit_user(
+            moved.reporter_id,
+            points,
+            f"report:resolved:{moved.id}",
+            REASON_REPORT_RESOLVED,
+            {"ticket": ticket_label(moved)},
+            actor.id,
+            now,
+        )
+    return moved
 
 
 def check_can_reject(actor: User, report: Report) -> None:
