@@ -90,8 +90,14 @@ class Delivery:
             async with self.database.transaction() as connection:
                 message, photos, card_ref = await self._render(Repos(connection), channel, row)
             if row.kind == notify.CARD_EDIT and card_ref is not None:
-                await channel.edit(row.chat_id, card_ref, message)
-                ref = card_ref
+                try:
+                    await channel.edit(row.chat_id, card_ref, message)
+                    ref = card_ref
+                except Undeliverable as gone:
+                    if gone.blocked:
+                        raise
+                    # The card was deleted in the group (or is too old to edit): post it afresh.
+                    ref = await channel.send(row.chat_id, message, photos)
             else:
                 ref = await channel.send(row.chat_id, message, photos)
         except RetryLater as wait:

@@ -45,6 +45,7 @@ class RecordingChannel:
     def __init__(self) -> None:
         self.sent: list[Sent] = []
         self.fail_with: Exception | None = None
+        self.fail_edits_with: Exception | None = None
 
     def deep_link(self, payload: str) -> str:
         return f"link:{payload}"
@@ -58,6 +59,8 @@ class RecordingChannel:
         return ref
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None:
+        if self.fail_edits_with is not None:
+            raise self.fail_edits_with
         original = next(s for s in self.sent if s.ref == message_ref)
         original.edits.append(message.text)
         original.buttons = [(b.label, b.action) for row in message.buttons for b in row]

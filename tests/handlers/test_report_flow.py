@@ -410,3 +410,20 @@ async def test_outbox_keeps_messages_when_the_channel_fails(bot: Harness) -> Non
     assert await bot.deliver() == 0  # not due yet: the platform asked us to wait
     await bot.wait(timedelta(seconds=31))
     assert await bot.repos_do(lambda r: r.outbox.counts()) == {"sent": 2}
+
+
+async def test_a_deleted_group_card_is_posted_again(bot: Harness) -> None:
+    from bot.channels.base import Undeliverable
+
+    ticket = await bot.file_report("wang")
+    report = await bot.repos_do(lambda r: r.reports.by_ticket(ticket))
+    bot.channel.fail_edits_with = Undeliverable("Message to edit not found")
+    await bot.press("police", f"v1:rep:ack:{report.id}", group=True)
+    cards = [s for s in bot.channel.to(POLICE_GROUP) if s.text == "report.card"]
+    assert len(cards) == 2 and ("button.assign", f"v1:rep:asg:{report.id}") in cards[-1].buttons
+    # Later changes edit the new card.
+    bot.channel.fail_edits_with = None
+    await bot.press("police", f"v1:rep:rej:{report.id}")
+    await bot.say("police", "重复上报")
+    assert cards[-1].edits == ["report.card"]
+    assert set(await bot.repos_do(lambda r: r.outbox.counts())) == {"sent"}
