@@ -11,32 +11,14 @@ from handlers.messages import Lines, Text
 from handlers.onboarding import language_choices
 from handlers.services import accounts
 
+# What everyone can do; staff roles add their own commands in front.
+_EVERYONE = ("report", "myreports", "points", "language", "link", "cancel", "help")
 COMMANDS_BY_ROLE: dict[str, tuple[str, ...]] = {
-    accounts.RESIDENT: ("report", "myreports", "points", "language", "link", "cancel", "help"),
-    accounts.VOLUNTEER: ("report", "myreports", "points", "language", "link", "cancel", "help"),
-    accounts.GRID_WORKER: ("tasks", "report", "myreports", "points", "language", "link", "cancel", "help"),
-    accounts.POLICE: (
-        "tasks",
-        "invite",
-        "report",
-        "myreports",
-        "points",
-        "language",
-        "link",
-        "cancel",
-        "help",
-    ),
-    accounts.ADMIN: (
-        "tasks",
-        "invite",
-        "report",
-        "myreports",
-        "points",
-        "language",
-        "link",
-        "cancel",
-        "help",
-    ),
+    accounts.RESIDENT: _EVERYONE,
+    accounts.VOLUNTEER: _EVERYONE,
+    accounts.GRID_WORKER: ("tasks", *_EVERYONE),
+    accounts.POLICE: ("tasks", "invite", *_EVERYONE),
+    accounts.ADMIN: ("tasks", "invite", *_EVERYONE),
 }
 
 

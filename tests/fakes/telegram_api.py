@@ -32,21 +32,21 @@ import json
 import math
 import mimetypes
 import re
-import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 JSONDict = dict[str, Any]
 
@@ -229,13 +229,6 @@ def _plain_text(text: str, parse_mode: str | None) -> str:
     return text
 
 
-class _QuietServer(uvicorn.Server):
-    # uvicorn would otherwise take over SIGINT/SIGTERM of the test process.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class FakeBotApi:
     """In-process fake of the Telegram Bot API, served over HTTP on 127.0.0.1."""
 
@@ -290,9 +283,6 @@ class FakeBotApi:
 
         self.configure_rate_limits(rate_limit_per_second, per_chat_per_second, per_group_per_minute)
 
-        self._server: _QuietServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._port: int | None = None
         self._closing = False
 
         self._handlers: dict[str, Callable[[ApiCall], Any]] = {
@@ -323,52 +313,21 @@ class FakeBotApi:
                 Route("/file/bot{token}/{file_path:path}", self._file_endpoint, methods=["GET"]),
             ]
         )
+        self._loopback = LoopbackServer(self.app, "fake Telegram server")
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self._serve_task is not None:
-            raise RuntimeError("FakeBotApi already started")
         self._closing = False
-        # proto must be IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted
-        # sockets whose proto says TCP, and without it every response stalls ~40 ms
-        # (Nagle + delayed ACK).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = _QuietServer(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serve_task.done():
-                # Surfaces the startup exception instead of spinning forever.
-                await self._serve_task
-                raise RuntimeError("fake Telegram server exited during startup")
-            await asyncio.sleep(0.005)
+        await self._loopback.start()
 
     async def stop(self) -> None:
-        if self._server is None or self._serve_task is None:
+        if not self._loopback.running:
             return
         # Release parked long polls so uvicorn does not wait for them.
         self._closing = True
         self._wake_pollers()
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._serve_task), timeout=5)
-        except TimeoutError:
-            self._server.force_exit = True
-            await self._serve_task
-        self._server = None
-        self._serve_task = None
+        await self._loopback.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -384,9 +343,7 @@ class FakeBotApi:
 
     @property
     def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeBotApi not started")
-        return self._port
+        return self._loopback.port
 
     @property
     def base_url(self) -> str:

@@ -33,20 +33,20 @@ import contextlib
 import itertools
 import json
 import secrets
-import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 JSONDict = dict[str, Any]
 
@@ -169,13 +169,6 @@ class _ApiError(Exception):
         self.extra = extra
 
 
-class _QuietServer(uvicorn.Server):
-    # uvicorn would otherwise take over SIGINT/SIGTERM of the test process.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def _utf8_truncate(text: str, limit: int) -> str:
     data = text.encode()
     if len(data) <= limit:
@@ -228,10 +221,6 @@ class FakeWeComApi:
         self._msgid_counter = itertools.count(1)
         self._changed = asyncio.Event()
 
-        self._server: _QuietServer | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._port: int | None = None
-
         self._routes: dict[str, tuple[str, Callable[[Request, ApiCall], Any]]] = {
             "/cgi-bin/gettoken": ("GET", self._gettoken),
             "/cgi-bin/message/send": ("POST", self._message_send),
@@ -241,48 +230,15 @@ class FakeWeComApi:
             "/cgi-bin/webhook/send": ("POST", self._webhook_send),
         }
         self.app = Starlette(routes=[Route("/cgi-bin/{rest:path}", self._endpoint, methods=["GET", "POST"])])
+        self._loopback = LoopbackServer(self.app, "fake WeChat Work server")
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        if self._serve_task is not None:
-            raise RuntimeError("FakeWeComApi already started")
-        # proto must be IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted
-        # sockets whose proto says TCP, and without it every response stalls ~40 ms
-        # (Nagle + delayed ACK).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        self._server = _QuietServer(config)
-        self._serve_task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._serve_task.done():
-                # Surfaces the startup exception instead of spinning forever.
-                await self._serve_task
-                raise RuntimeError("fake WeChat Work server exited during startup")
-            await asyncio.sleep(0.005)
+        await self._loopback.start()
 
     async def stop(self) -> None:
-        if self._server is None or self._serve_task is None:
-            return
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._serve_task), timeout=5)
-        except TimeoutError:
-            self._server.force_exit = True
-            await self._serve_task
-        self._server = None
-        self._serve_task = None
+        await self._loopback.stop()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -298,9 +254,7 @@ class FakeWeComApi:
 
     @property
     def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeWeComApi not started")
-        return self._port
+        return self._loopback.port
 
     @property
     def base_url(self) -> str:
