@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from handlers.context import Ctx
 
 END = "__end__"
-# A handler returns None to have its question asked again after explaining what was wrong.
-STAY: None = None
-
 Ask = Callable[[Ctx], Awaitable[None]]
+# A handler returns the next step's name, its own name to stay without asking again,
+# or None to have its question asked again after explaining what was wrong.
 Handle = Callable[[Ctx], Awaitable[str | None]]
 
 

@@ -188,12 +188,6 @@ class UserRepo(_Repo):
         )
         return _all(Identity, rows)
 
-    async def with_role(self, roles: Sequence[str]) -> list[User]:
-        rows = await self.c.execute(
-            sa.select(t.users).where(t.users.c.role.in_(roles)).order_by(t.users.c.id)
-        )
-        return _all(User, rows)
-
     async def assign_grid(self, user_id: int, grid_key: str) -> None:
         stmt = self._insert(t.grid_assignments).values(user_id=user_id, grid_key=grid_key)
         await self.c.execute(stmt.on_conflict_do_nothing())
@@ -497,12 +491,6 @@ class OutboxRepo(_Repo):
         )
         return _all(OutboxMessage, rows)
 
-    async def next_due_at(self) -> datetime | None:
-        result = await self.c.execute(
-            sa.select(sa.func.min(t.outbox.c.next_attempt_at)).where(t.outbox.c.state == "pending")
-        )
-        return result.scalar()
-
     async def mark_sent(self, message_id: int, now: datetime) -> None:
         await self.c.execute(
             t.outbox.update()
@@ -555,12 +543,6 @@ class ScheduleRepo(_Repo):
         )
         return _all(Schedule, rows)
 
-    async def pending(self) -> list[Schedule]:
-        rows = await self.c.execute(
-            sa.select(t.schedules).where(t.schedules.c.state == "pending").order_by(t.schedules.c.due_at)
-        )
-        return _all(Schedule, rows)
-
     async def claim(self, schedule_id: int, now: datetime) -> bool:
         """Take a due schedule for firing; only one claimant ever succeeds."""
         result = await self.c.execute(
@@ -580,18 +562,6 @@ class ScheduleRepo(_Repo):
 
 
 class InboxRepo(_Repo):
-    async def accept(
-        self, channel: str, dedupe_key: str, payload: dict[str, Any], now: datetime
-    ) -> int | None:
-        """Store an inbound message; None if the same message was accepted before (a platform retry)."""
-        stmt = (
-            self._insert(t.inbox)
-            .values(channel=channel, dedupe_key=dedupe_key, payload=payload, received_at=now)
-            .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
-            .returning(t.inbox.c.id)
-        )
-        return (await self.c.execute(stmt)).scalar()
-
     async def accept_many(self, channel: str, rows: list[dict[str, Any]], now: datetime) -> None:
         """Store a batch of inbound messages in one statement; repeats of known ones are skipped.
 

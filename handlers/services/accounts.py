@@ -37,11 +37,6 @@ class InviteCreated:
     expires_at: datetime
 
 
-def require(user: User, roles: frozenset[str]) -> None:
-    if user.role not in roles:
-        raise PermissionDenied()
-
-
 async def resolve_user(
     repos: Repos,
     channel: str,
