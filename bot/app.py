@@ -62,6 +62,7 @@ async def build_runtime(
     channels: dict[str, Channel] = {}
     delivery = Delivery(database, community, translator, media, clock, channels)
     engine = Engine(database, community, clock, media, on_outbox=delivery.wake)
+    await engine.prepare()
     return Runtime(settings, community, database, translator, media, clock, engine, delivery, channels)
 
 

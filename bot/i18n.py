@@ -18,7 +18,7 @@ from babel.dates import format_datetime
 from babel.messages.pofile import read_po
 
 from handlers.community import LANGUAGES
-from handlers.messages import DeepLink, Keyboard, Lines, Localized, Reply, Text, Verbatim, When
+from handlers.messages import DeepLink, Document, Keyboard, Lines, Localized, Reply, Text, Verbatim, When
 
 DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "shouwang"
@@ -40,6 +40,7 @@ class RenderedMessage:
     photos: tuple[int, ...] = ()
     keyboard: Keyboard | None = None
     keyboard_labels: list[str] = field(default_factory=list)
+    document: Document | None = None
 
 
 class _SafeParams(dict[str, Any]):
@@ -113,19 +114,33 @@ class Translator:
         elif reply.keyboard == "location":
             labels = [self.gettext(language, "menu.send_location")]
         return RenderedMessage(
-            self.text(language, reply.text, deep_link), buttons, reply.photos, reply.keyboard, labels
+            self.text(language, reply.text, deep_link),
+            buttons,
+            reply.photos,
+            reply.keyboard,
+            labels,
+            reply.document,
         )
+
+
+def catalog_paths(locales_dir: Path, language: str) -> list[Path]:
+    """The language's catalogues: the main domain first, then one per feature (patrols.po, ...)."""
+    directory = locales_dir / language / "LC_MESSAGES"
+    main = directory / f"{DOMAIN}.po"
+    return [main, *sorted(p for p in directory.glob("*.po") if p != main)]
 
 
 def load_catalogs(locales_dir: Path, languages: Iterable[str]) -> dict[str, dict[str, str]]:
     catalogs: dict[str, dict[str, str]] = {}
     for language in languages:
-        path = locales_dir / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-        with path.open("rb") as handle:
-            catalog = read_po(handle, locale=language)
-        catalogs[language] = {
-            str(message.id): str(message.string)
-            for message in catalog
-            if message.id and message.string and not message.fuzzy
-        }
+        merged: dict[str, str] = {}
+        for path in catalog_paths(locales_dir, language):
+            with path.open("rb") as handle:
+                catalog = read_po(handle, locale=language)
+            merged.update(
+                (str(message.id), str(message.string))
+                for message in catalog
+                if message.id and message.string and not message.fuzzy
+            )
+        catalogs[language] = merged
     return catalogs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from handlers.messages import Choice, Incoming, Keyboard, Reply, Response, Text
+from handlers.messages import Choice, Document, Incoming, Keyboard, Reply, Response, Text
 
 if TYPE_CHECKING:
     from handlers.clock import Clock
@@ -43,9 +43,10 @@ class Ctx:
         choices: tuple[tuple[Choice, ...], ...] = (),
         keyboard: Keyboard | None = None,
         photos: tuple[int, ...] = (),
+        document: Document | None = None,
         **params: Any,
     ) -> None:
-        self.response.replies.append(Reply(Text(key, params), choices, photos, keyboard))
+        self.response.replies.append(Reply(Text(key, params), choices, photos, keyboard, document))
 
     def notice(self, key: str, **params: Any) -> None:
         self.response.notice = Text(key, params)

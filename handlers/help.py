@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from handlers import features
 from handlers.community import LANGUAGES
 from handlers.context import Ctx
 from handlers.errors import StaleAction
@@ -11,14 +12,17 @@ from handlers.messages import Lines, Text
 from handlers.onboarding import language_choices
 from handlers.services import accounts
 
-# What everyone can do; staff roles add their own commands in front.
-_EVERYONE = ("report", "myreports", "points", "language", "link", "cancel", "help")
+# What everyone can do; staff roles add their own commands in front, features theirs in between.
+_EVERYONE = ("report", "myreports")
+_ALWAYS = ("language", "link", "cancel", "help")
+_STAFF = {
+    accounts.GRID_WORKER: ("tasks",),
+    accounts.POLICE: ("tasks", "invite"),
+    accounts.ADMIN: ("tasks", "invite"),
+}
 COMMANDS_BY_ROLE: dict[str, tuple[str, ...]] = {
-    accounts.RESIDENT: _EVERYONE,
-    accounts.VOLUNTEER: _EVERYONE,
-    accounts.GRID_WORKER: ("tasks", *_EVERYONE),
-    accounts.POLICE: ("tasks", "invite", *_EVERYONE),
-    accounts.ADMIN: ("tasks", "invite", *_EVERYONE),
+    role: (*_STAFF.get(role, ()), *_EVERYONE, *features.help_commands(role), *_ALWAYS)
+    for role in accounts.ROLES
 }
 
 

@@ -8,6 +8,7 @@ round-trips through `to_json`/`from_json`.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -68,11 +69,21 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A file sent with a message: a calendar (.ics) or an export (.csv). Small by design."""
+
+    filename: str
+    mime: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Reply:
     text: Text | Lines
     choices: tuple[tuple[Choice, ...], ...] = ()
     photos: tuple[int, ...] = ()
     keyboard: Keyboard | None = None
+    document: Document | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,13 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
         ],
         "photos": list(reply.photos),
         "keyboard": reply.keyboard,
+        "document": None
+        if reply.document is None
+        else {
+            "filename": reply.document.filename,
+            "mime": reply.document.mime,
+            "data": base64.b64encode(reply.document.data).decode("ascii"),
+        },
     }
 
 
@@ -176,4 +194,11 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         ),
         photos=tuple(data["photos"]),
         keyboard=data["keyboard"],
+        document=_document_from_json(data.get("document")),
     )
+
+
+def _document_from_json(data: dict[str, str] | None) -> Document | None:
+    if data is None:
+        return None
+    return Document(data["filename"], data["mime"], base64.b64decode(data["data"]))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from handlers import (
     choices,
     conversation,
+    features,
     help,
     invites,
     link_accounts,
@@ -22,7 +23,6 @@ from handlers import (
     review_reports,
     scheduled,
     tasks,
-    timebank,
 )
 from handlers.clock import Clock
 from handlers.community import Community
@@ -94,6 +94,15 @@ class Engine:
             self.on_outbox()
         ctx.response.language = ctx.language
         return ctx.response
+
+    async def prepare(self) -> None:
+        """At start-up: let each feature arm the recurring schedules it needs (idempotent)."""
+        for feature in features.FEATURES:
+            if feature.on_start is not None:
+                async with self.database.transaction() as connection:
+                    await feature.on_start(
+                        Repos(connection, self.community.tz), self.community, self.clock.now()
+                    )
 
     async def fire_due(self) -> int:
         """Fire due schedules and discard idle drafts; each happens once, even across restarts."""
@@ -188,6 +197,8 @@ class Engine:
             await my_reports.on_rate(ctx, parts)
         elif kind == "lang" and not (draft is not None and getattr(draft, "flow", "") == "onboarding"):
             await help.on_language(ctx, parts)
+        elif kind in features.ACTIONS:
+            await features.ACTIONS[kind](ctx, parts)
         elif draft is not None:
             flow = conversation.flow_named(draft.flow)  # type: ignore[attr-defined]
             if flow is None:
@@ -239,7 +250,7 @@ COMMANDS = {
     "myreports": my_reports.list_mine,
     "tasks": tasks.list_tasks,
     "invite": invites.create,
-    "points": timebank.show_points,
+    **features.COMMANDS,
 }
 
 

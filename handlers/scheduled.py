@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from handlers import conversation, notify
+from handlers import conversation, features, notify
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.messages import Reply, Text
@@ -19,6 +19,8 @@ async def fire(repos: Repos, community: Community, clock: Clock, schedule: Sched
         await reports.fire_reminder(repos, community, int(schedule.ref), now)
     elif schedule.kind == reports.ESCALATION:
         await reports.fire_escalation(repos, community, int(schedule.ref), now)
+    elif schedule.kind in features.SCHEDULES:
+        await features.SCHEDULES[schedule.kind](repos, community, clock, schedule)
 
 
 async def idle_drafts(repos: Repos, community: Community, now: datetime) -> list[Conversation]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from handlers.context import Ctx
 from handlers.messages import Lines, Text, When
+from handlers.registry import Feature
+from handlers.services import accounts
 
 
 async def show_points(ctx: Ctx) -> None:
@@ -30,3 +32,10 @@ async def show_points(ctx: Ctx) -> None:
         tier=Text(f"tier.{tier}"),
         lines=lines,
     )
+
+
+FEATURE = Feature(
+    name="timebank",
+    commands={"points": show_points},
+    help={role: ("points",) for role in accounts.ROLES},
+)

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
+from storage.attendance_repo import AttendanceRepo
 from storage.ledger import (
     ALL_TIME,
     COMMUNITY,
@@ -49,6 +50,8 @@ from storage.models import (
     Standing,
     User,
 )
+from storage.patrol_repo import PatrolRepo
+from storage.rewards_repo import RewardRepo
 
 Row = TypeVar("Row")
 
@@ -1262,3 +1265,6 @@ class Repos:
         self.menus = MenuRepo(connection)
         self.ledger = LedgerRepo(connection, tz)
         self.links = LinkRepo(connection, self.ledger)
+        self.patrols = PatrolRepo(connection)
+        self.attendance = AttendanceRepo(connection)
+        self.rewards = RewardRepo(connection)

@@ -48,6 +48,8 @@ users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     # Left out of points leaderboards (but still earning and redeeming).
     sa.Column("leaderboard_opt_out", sa.Boolean, nullable=False, server_default=sa.false()),
+    # No-shows before this moment no longer count towards a sign-up ban (police lift bans).
+    sa.Column("no_shows_forgiven_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
 )
 
@@ -128,6 +130,8 @@ reports = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("acknowledged_at", UTCDateTime, nullable=True),
     sa.Column("closed_at", UTCDateTime, nullable=True),
+    # Filed by a volunteer while checked in on a patrol (the patrol log).
+    sa.Column("patrol_shift_id", sa.Integer, sa.ForeignKey("patrol_shifts.id"), nullable=True),
     sa.CheckConstraint(_in("state", REPORT_STATES), name="state"),
     sa.CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
     sa.CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
@@ -331,4 +335,165 @@ point_earnings = sa.Table(
     sa.Column("grid_key", sa.String(64), nullable=True),
     sa.Index("ix_point_earnings_period_points", "period", "points"),
     sa.Index("ix_point_earnings_period_grid_points", "period", "grid_key", "points"),
+)
+
+# --- Patrols (群防群治) -------------------------------------------------------
+
+SHIFT_STATES = ("scheduled", "cancelled")
+# confirmed: has a place; waiting: on the waiting list (ordered by created_at, id);
+# cancelled: withdrew (or was taken off by police).
+SIGNUP_STATES = ("confirmed", "waiting", "cancelled")
+CHECK_METHODS = ("location", "manual", "auto")
+
+# A recurring series ("every Friday 19:00-21:00, route A") that generates
+# shifts ahead of time. `weekdays` holds the ISO weekdays it runs on ("5",
+# "1234567"); times are wall-clock times in the community's time zone.
+patrol_series = sa.Table(
+    "patrol_series",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("area", sa.String(128), nullable=False),
+    sa.Column("weekdays", sa.String(7), nullable=False),
+    sa.Column("start_time", sa.String(5), nullable=False),
+    sa.Column("end_time", sa.String(5), nullable=False),
+    sa.Column("meeting_lat", sa.Float, nullable=False),
+    sa.Column("meeting_lon", sa.Float, nullable=False),
+    sa.Column("meeting_label", sa.String(128), nullable=True),
+    sa.Column("min_volunteers", sa.Integer, nullable=False),
+    sa.Column("max_volunteers", sa.Integer, nullable=False),
+    sa.Column("leader_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The last local date ("2026-12-01") shifts have been generated for.
+    sa.Column("generated_until", sa.String(10), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("min_volunteers >= 0 AND max_volunteers >= 1", name="sizes"),
+    sa.CheckConstraint("min_volunteers <= max_volunteers", name="min_below_max"),
+)
+
+patrol_shifts = sa.Table(
+    "patrol_shifts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("patrol_series.id"), nullable=True),
+    sa.Column("area", sa.String(128), nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("meeting_lat", sa.Float, nullable=False),
+    sa.Column("meeting_lon", sa.Float, nullable=False),
+    sa.Column("meeting_label", sa.String(128), nullable=True),
+    sa.Column("min_volunteers", sa.Integer, nullable=False),
+    sa.Column("max_volunteers", sa.Integer, nullable=False),
+    sa.Column("leader_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("state", sa.String(12), nullable=False, server_default="scheduled"),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Set once attendance is settled after the end: no-shows marked, open check-ins closed.
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", SHIFT_STATES), name="state"),
+    sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    sa.CheckConstraint("min_volunteers >= 0 AND max_volunteers >= 1", name="sizes"),
+    sa.CheckConstraint("min_volunteers <= max_volunteers", name="min_below_max"),
+    # A series generates each of its shifts once, however often generation runs.
+    sa.UniqueConstraint("series_id", "starts_at"),
+    sa.Index("ix_patrol_shifts_state_starts", "state", "starts_at"),
+)
+
+# One row per person and shift: the sign-up, then attendance on the same row.
+patrol_signups = sa.Table(
+    "patrol_signups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shift_id", sa.Integer, sa.ForeignKey("patrol_shifts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    # Waiting-list order: who asked first gets the freed place.
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("checked_in_at", UTCDateTime, nullable=True),
+    sa.Column("checkin_method", sa.String(12), nullable=True),
+    sa.Column("checkin_confirmed_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("checked_out_at", UTCDateTime, nullable=True),
+    sa.Column("checkout_method", sa.String(12), nullable=True),
+    # Check-in to check-out, clipped to the shift; set at check-out.
+    sa.Column("minutes_worked", sa.Integer, nullable=True),
+    # A forgotten check-out closed automatically at the shift's end: for review.
+    sa.Column("flagged", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("no_show", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("shift_id", "user_id"),
+    sa.CheckConstraint(_in("state", SIGNUP_STATES), name="state"),
+    sa.CheckConstraint(f"checkin_method IS NULL OR {_in('checkin_method', CHECK_METHODS)}", name="checkin"),
+    sa.CheckConstraint(
+        f"checkout_method IS NULL OR {_in('checkout_method', CHECK_METHODS)}", name="checkout"
+    ),
+    sa.CheckConstraint("minutes_worked IS NULL OR minutes_worked >= 0", name="minutes"),
+    sa.Index("ix_patrol_signups_shift_state", "shift_id", "state", "created_at"),
+    sa.Index("ix_patrol_signups_user_state", "user_id", "state"),
+)
+
+# Residents asking to become volunteers where the community wants police to approve them.
+volunteer_requests = sa.Table(
+    "volunteer_requests",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("decided_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("approved", sa.Boolean, nullable=True),
+)
+
+# --- Rewards and honours ------------------------------------------------------
+
+REDEMPTION_STATES = ("pending", "approved", "rejected")
+
+# The catalogue lives in the community file; this is what was asked for and
+# what became of it. The points are held in the ledger under "redemption:<id>".
+redemptions = sa.Table(
+    "redemptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("reward_key", sa.String(64), nullable=False),
+    sa.Column("cost", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False, server_default="pending"),
+    sa.Column("pickup_code", sa.String(16), nullable=True, unique=True),
+    sa.Column("decided_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", REDEMPTION_STATES), name="state"),
+    sa.CheckConstraint("cost > 0", name="cost_positive"),
+    # A double-clicked "redeem" asks once: one pending request per person and reward.
+    sa.Index(
+        "uq_redemptions_pending",
+        "user_id",
+        "reward_key",
+        unique=True,
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+)
+
+# How many of each reward have been handed out; approval takes one only while
+# `issued` is below the stock the community file gives.
+reward_stock = sa.Table(
+    "reward_stock",
+    metadata,
+    sa.Column("reward_key", sa.String(64), primary_key=True),
+    sa.Column("issued", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint("issued >= 0", name="issued"),
+)
+
+# Monthly honours (平安卫士, 优秀志愿者): decided once per month and kind.
+honours = sa.Table(
+    "honours",
+    metadata,
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    # Points earned, or minutes patrolled, that won it.
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )

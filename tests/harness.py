@@ -21,7 +21,7 @@ from bot.i18n import RenderedMessage, Translator
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
 from handlers.clock import FakeClock
 from handlers.community import Community, PoliceGroups
-from handlers.messages import Incoming, Location, Response
+from handlers.messages import Document, Incoming, Location, Response
 from handlers.services import accounts
 from storage.repositories import Repos
 
@@ -37,6 +37,7 @@ class Sent:
     photos: int
     ref: str
     edits: list[str] = field(default_factory=list)
+    document: Document | None = None
 
 
 class RecordingChannel:
@@ -55,7 +56,7 @@ class RecordingChannel:
             raise self.fail_with
         ref = str(len(self.sent) + 1)
         buttons = [(b.label, b.action) for row in message.buttons for b in row]
-        self.sent.append(Sent(chat_id, message.text, buttons, len(photos), ref))
+        self.sent.append(Sent(chat_id, message.text, buttons, len(photos), ref, document=message.document))
         return ref
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None:

@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel import Locale
 from babel.dates import format_datetime
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
-from bot.i18n import DOMAIN, MENU, Translator, load_catalogs
+from bot.i18n import MENU, Translator, catalog_paths, load_catalogs
 from handlers.community import DEFAULT_CATEGORIES, LANGUAGES
 from handlers.help import COMMANDS_BY_ROLE
 from handlers.report_hazard import FIELDS
@@ -342,19 +342,23 @@ def code_keys() -> CodeKeys:
 # --- reading the catalogues -------------------------------------------------------------
 
 
-def _po_path(language: str) -> Path:
-    return LOCALES_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
 @cache
-def catalog(language: str) -> Catalog:
-    with _po_path(language).open("rb") as handle:
-        return read_po(handle, locale=language, abort_invalid=True)
+def catalogs(language: str) -> tuple[Catalog, ...]:
+    """Every catalogue of the language: the main one and one per feature."""
+    found = []
+    for path in catalog_paths(LOCALES_DIR, language):
+        with path.open("rb") as handle:
+            found.append(read_po(handle, locale=language, abort_invalid=True))
+    return tuple(found)
+
+
+def entries(language: str) -> list[Message]:
+    return [m for po in catalogs(language) for m in po if m.id]
 
 
 @cache
 def messages(language: str) -> dict[str, str]:
-    return {str(m.id): str(m.string) for m in catalog(language) if m.id}
+    return {str(m.id): str(m.string) for m in entries(language)}
 
 
 def placeholders(text: str) -> set[str]:
@@ -382,23 +386,30 @@ def _render(text: str) -> str:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_catalogue_parses_with_standard_headers(language: str) -> None:
-    po = catalog(language)
-    headers = dict(po.mime_headers)
-    assert headers.get("Language") == language
-    assert "charset=utf-8" in headers.get("Content-Type", "").lower()
-    assert headers.get("Plural-Forms", "").startswith("nplurals=")
-    assert not po.fuzzy, "the header is marked fuzzy"
+    for po in catalogs(language):
+        headers = dict(po.mime_headers)
+        assert headers.get("Language") == language
+        assert "charset=utf-8" in headers.get("Content-Type", "").lower()
+        assert headers.get("Plural-Forms", "").startswith("nplurals=")
+        assert not po.fuzzy, "the header is marked fuzzy"
+
+
+def test_every_language_has_the_same_catalogue_files() -> None:
+    names = {language: [p.name for p in catalog_paths(LOCALES_DIR, language)] for language in LANGUAGES}
+    assert all(files == names["zh_CN"] for files in names.values()), names
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_fuzzy_empty_or_duplicate_entries(language: str) -> None:
-    ids = [str(m.id) for m in catalog(language) if m.id]
-    assert len(ids) == len(set(ids))
-    fuzzy = sorted(str(m.id) for m in catalog(language) if m.id and m.fuzzy)
+    # Unique across all of the language's files: a key translated twice would depend on file order.
+    ids = [str(m.id) for m in entries(language)]
+    assert len(ids) == len(set(ids)), sorted(key for key in ids if ids.count(key) > 1)
+    fuzzy = sorted(str(m.id) for m in entries(language) if m.fuzzy)
     assert not fuzzy, f"{language}: fuzzy entries {fuzzy}"
     empty = sorted(key for key, text in messages(language).items() if not text.strip())
     assert not empty, f"{language}: untranslated entries {empty}"
-    assert not [str(m.id) for m in catalog(language).obsolete.values()], f"{language}: obsolete (#~) entries"
+    obsolete = [str(m.id) for po in catalogs(language) for m in po.obsolete.values()]
+    assert not obsolete, f"{language}: obsolete (#~) entries"
     malformed = sorted(key for key in messages(language) if not KEY_RE.match(key))
     assert not malformed, f"{language}: ids that are not message keys {malformed}"
 

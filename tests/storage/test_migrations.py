@@ -33,7 +33,7 @@ async def test_migrations_build_exactly_the_declared_schema(database_url: str) -
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0003"
+    assert version == "0004"
     await database.close()
 
 

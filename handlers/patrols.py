@@ -1,0 +1,7 @@
+"""Patrols: see issue 4 (work in progress)."""
+
+from __future__ import annotations
+
+from handlers.registry import Feature
+
+FEATURE = Feature(name="patrols")
