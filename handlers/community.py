@@ -187,14 +187,54 @@ class Escalation(BaseModel):
     _normal_order = field_validator("normal_escalate_minutes")(_later_than("normal_ack_minutes"))
 
 
+class Reward(BaseModel):
+    """An item of the rewards catalogue (生活物资, a partner shop's discount)."""
+
+    model_config = _FROZEN
+
+    key: Slug
+    names: dict[str, NonEmptyStr] = Field(min_length=1)
+    cost: int = Field(gt=0)
+    # None: as many as are asked for (e.g. a discount code the shop honours for everyone).
+    stock: int | None = Field(default=None, ge=0)
+
+    _languages = field_validator("names")(Category._known_languages.__func__)  # type: ignore[attr-defined]
+
+
 class TimeBank(BaseModel):
     """Points of the volunteer time bank (公益时间银行) and the tiers lifetime points reach."""
 
     model_config = _FROZEN
 
     report_resolved_points: int = Field(default=5, ge=0)
+    # A resolved report its reporter rated 4 or 5: the tip was useful.
+    report_useful_points: int = Field(default=3, ge=0)
+    patrol_points_per_hour: int = Field(default=10, ge=0)
+    # The most a police officer may award by hand at once.
+    award_max_points: int = Field(default=100, gt=0)
     silver_from: int = Field(default=200, gt=0)
     gold_from: int = Field(default=1000, gt=0)
+    rewards: list[Reward] = Field(default_factory=list)
+    # Monthly honours, posted on the 1st at this local time to the resident groups.
+    honours_time: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # 平安卫士: most patrol hours; 优秀志愿者: most points earned.
+    guardians_per_month: int = Field(default=1, ge=0)
+    outstanding_volunteers_per_month: int = Field(default=3, ge=0)
+
+    @field_validator("rewards")
+    @classmethod
+    def _rewards_unique(cls, rewards: list[Reward]) -> list[Reward]:
+        seen: set[str] = set()
+        for index, reward in enumerate(rewards):
+            if reward.key in seen:
+                raise PydanticCustomError(
+                    "duplicate_key", "duplicate reward key '{key}'", {"key": reward.key, "at": (index, "key")}
+                )
+            seen.add(reward.key)
+        return rewards
+
+    def reward(self, key: str) -> Reward | None:
+        return next((r for r in self.rewards if r.key == key), None)
 
     @field_validator("gold_from")
     @classmethod
@@ -210,6 +250,29 @@ class TimeBank(BaseModel):
         if lifetime_points >= self.silver_from:
             return "silver"
         return "bronze"
+
+
+class Patrols(BaseModel):
+    """Rules of volunteer patrols (群防群治)."""
+
+    model_config = _FROZEN
+
+    # Residents who send /volunteer wait for police approval instead of becoming volunteers at once.
+    volunteer_approval: bool = False
+    # Sign-ups close this long before the start ("too late to sign up").
+    signup_closes_minutes: int = Field(default=30, ge=0)
+    # Cancelling later than this before the start is refused: ask the leader or police instead.
+    cancel_hours_before: int = Field(default=3, ge=0)
+    # This many no-shows (not forgiven by police) and sign-ups are refused.
+    no_show_ban_after: int = Field(default=2, gt=0)
+    # Recurring series generate their shifts this many days ahead.
+    generate_days_ahead: int = Field(default=14, gt=0, le=90)
+    # Reminders to those signed up, in hours before the start (day before, one hour before).
+    reminder_hours: list[float] = Field(default_factory=lambda: [24.0, 1.0])
+    # The police group is warned when a shift this close is below its minimum.
+    understaffed_warning_hours: float = Field(default=2.0, gt=0)
+    checkin_opens_minutes: int = Field(default=15, ge=0)
+    checkin_radius_m: float = Field(default=300, gt=0, allow_inf_nan=False)
 
 
 class Limits(BaseModel):
@@ -244,11 +307,14 @@ class Community(BaseModel):
     center: GeoPoint | None = None
     radius_m: float = Field(default=3000, gt=0, allow_inf_nan=False)
     police_groups: PoliceGroups = Field(default_factory=PoliceGroups)
+    # The residents' group chats (community announcements, monthly honours); same shape.
+    resident_groups: PoliceGroups = Field(default_factory=PoliceGroups)
     grids: list[Grid] = Field(min_length=1)
     categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=1)
     escalation: Escalation = Field(default_factory=Escalation)
     limits: Limits = Field(default_factory=Limits)
     timebank: TimeBank = Field(default_factory=TimeBank)
+    patrols: Patrols = Field(default_factory=Patrols)
 
     @field_validator("timezone")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers.community import Community
+from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, reply_to_json
 from storage.models import User
 from storage.repositories import Repos
@@ -31,10 +31,25 @@ async def to_user(repos: Repos, community: Community, user: User, reply: Reply, 
 
 
 def police_chats(community: Community) -> list[tuple[str, str]]:
-    groups = community.police_groups
+    return group_chats(community.police_groups)
+
+
+def resident_chats(community: Community) -> list[tuple[str, str]]:
+    return group_chats(community.resident_groups)
+
+
+def group_chats(groups: PoliceGroups) -> list[tuple[str, str]]:
+    """(channel, chat id) of every configured group chat."""
     return [
         (channel, str(chat)) for channel in type(groups).model_fields for chat in getattr(groups, channel)
     ]
+
+
+async def to_resident_groups(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
+    for channel, chat_id in resident_chats(community):
+        await repos.outbox.enqueue(
+            channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
+        )
 
 
 async def to_police_groups(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:

@@ -20,6 +20,7 @@ class User:
     onboarded_at: datetime | None
     created_at: datetime
     leaderboard_opt_out: bool = False
+    no_shows_forgiven_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Report:
     updated_at: datetime
     acknowledged_at: datetime | None
     closed_at: datetime | None
+    patrol_shift_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,3 +169,84 @@ class PointsStatement:
     reserved: int
     lifetime: int
     recent: list[LedgerEntry]
+
+
+@dataclass(frozen=True)
+class PatrolSeries:
+    id: int
+    area: str
+    weekdays: str
+    start_time: str
+    end_time: str
+    meeting_lat: float
+    meeting_lon: float
+    meeting_label: str | None
+    min_volunteers: int
+    max_volunteers: int
+    leader_id: int | None
+    created_by: int
+    active: bool
+    generated_until: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PatrolShift:
+    id: int
+    series_id: int | None
+    area: str
+    starts_at: datetime
+    ends_at: datetime
+    meeting_lat: float
+    meeting_lon: float
+    meeting_label: str | None
+    min_volunteers: int
+    max_volunteers: int
+    leader_id: int | None
+    state: str
+    created_by: int
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PatrolSignup:
+    id: int
+    shift_id: int
+    user_id: int
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    checked_in_at: datetime | None
+    checkin_method: str | None
+    checkin_confirmed_by: int | None
+    checked_out_at: datetime | None
+    checkout_method: str | None
+    minutes_worked: int | None
+    flagged: bool
+    no_show: bool
+
+
+@dataclass(frozen=True)
+class Redemption:
+    id: int
+    user_id: int
+    reward_key: str
+    cost: int
+    state: str
+    pickup_code: str | None
+    decided_by: int | None
+    reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Honour:
+    period: str
+    kind: str
+    rank: int
+    user_id: int
+    score: int
+    created_at: datetime
