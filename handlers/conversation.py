@@ -33,6 +33,9 @@ class Flow:
     steps: dict[str, Step]
     # What the user is told when an idle draft of this flow is discarded.
     expired_key: str = "conversation.expired"
+    # Whether updates of a live location reach the flow (a check-in waiting for the person to
+    # arrive); other flows would only answer every few seconds that a location was not asked for.
+    accepts_live_location: bool = False
 
 
 _FLOWS: dict[str, Flow] = {}

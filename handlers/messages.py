@@ -107,6 +107,8 @@ class Incoming:
     action: str | None = None
     photo: bytes | None = None
     location: Location | None = None
+    # An update of a location shared live (Telegram): not a new answer, just where the person is now.
+    live: bool = False
     unsupported: str | None = None
     language_hint: str | None = None
 

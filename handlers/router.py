@@ -138,6 +138,10 @@ class Engine:
         if inp.action is not None:
             await self._action(ctx, draft)
             return
+        if inp.live:
+            flow = conversation.flow_named(draft.flow) if draft is not None else None
+            if flow is None or not flow.accepts_live_location:
+                return  # a moving dot on a map is not something to answer
         if draft is not None:
             flow = conversation.flow_named(draft.flow)
             if flow is None:
