@@ -13,6 +13,7 @@ from itertools import count
 from bot.i18n import RenderedButton, RenderedMessage
 
 NAME = "console"
+PREVIEW_LINES = 6
 
 
 @dataclass
@@ -36,6 +37,16 @@ class ConsoleChannel:
             self.write(f"      {line}")
         if photos:
             self.write(f"      🖼 ×{photos}")
+        document = message.document
+        if document is not None:
+            self.write(f"      📎 {document.filename} ({len(document.data)} bytes)")
+            if document.mime.startswith("text/"):
+                # A glimpse of the file, as a chat app's preview would give.
+                preview = document.data.decode("utf-8-sig", errors="replace").splitlines()
+                for line in preview[:PREVIEW_LINES]:
+                    self.write(f"      │ {line}")
+                if len(preview) > PREVIEW_LINES:
+                    self.write("      │ …")
         numbered: list[RenderedButton] = []
         for row in message.buttons:
             cells = []

@@ -189,9 +189,14 @@ class TelegramChannel:
         }
         if update.callback_query is not None:
             return Incoming(**base, action=update.callback_query.data or "")
+        edited = update.edited_message
+        if edited is not None and edited.location is not None and not base["is_group"]:
+            # A location shared live moves by editing its message every few seconds.
+            where = edited.location
+            return Incoming(**base, location=Location(where.latitude, where.longitude), live=True)
         message = update.message
         if message is None:
-            return None  # Edited messages, channel posts, etc.
+            return None  # Other edits, channel posts, etc.
         text = message.text or message.caption
         if message.text:
             command = self._command(message)
@@ -339,6 +344,8 @@ class TelegramChannel:
         is_group = chat_id.startswith("-") if group is None else group
         markup = self._markup(message, is_group)
         try:
+            if message.document is not None:
+                return await self._send_document(chat_id, message, photos, markup)
             if photos and _utf16_len(message.text) <= MessageLimit.CAPTION_LENGTH:
                 for extra in photos[1:]:
                     await bot.send_photo(chat_id, extra)
@@ -361,6 +368,24 @@ class TelegramChannel:
             return ref
         except TelegramError as error:
             raise _translate(error) from error
+
+    async def _send_document(
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], markup: Any
+    ) -> str:
+        bot = self.application.bot
+        document = message.document
+        assert document is not None
+        for extra in photos:
+            await bot.send_photo(chat_id, extra)
+        caption: str | None = message.text
+        if _utf16_len(message.text) > MessageLimit.CAPTION_LENGTH:
+            for chunk in _split(message.text, MessageLimit.MAX_TEXT_LENGTH):
+                await bot.send_message(chat_id, chunk)
+            caption = None
+        sent = await bot.send_document(
+            chat_id, document.data, filename=document.filename, caption=caption, reply_markup=markup
+        )
+        return CAPTION_PREFIX + str(sent.message_id)
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None:
         bot = self.application.bot

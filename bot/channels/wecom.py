@@ -34,7 +34,7 @@ from wechatpy.crypto import WeChatCipher
 from bot.channels.base import DeliveryError, RetryLater, Undeliverable
 from bot.i18n import RenderedMessage
 from handlers import notify
-from handlers.messages import Incoming, Location, Reply, Text, reply_to_json
+from handlers.messages import Document, Incoming, Location, Reply, Text, reply_to_json
 from storage.repositories import Repos
 
 if TYPE_CHECKING:
@@ -347,6 +347,8 @@ def _fingerprint(chat_id: str, message: RenderedMessage, photos: list[bytes]) ->
             digest.update(b"\0" + (button.action or button.url or "").encode())
     for photo in photos:
         digest.update(hashlib.sha256(photo).digest())
+    if message.document is not None:
+        digest.update(hashlib.sha256(message.document.data).digest())
     return digest.hexdigest()
 
 
@@ -604,10 +606,22 @@ class WeComChannel:
                 # The numbered menu above already offers the same choices.
                 log.warning("wecom button card refused", extra={"errcode": error.errcode})
 
+        async def document_part(document: Document) -> None:
+            uploaded = await self.api.call(
+                "/cgi-bin/media/upload",
+                params={"type": "file"},
+                files={"media": (document.filename, document.data, document.mime)},
+            )
+            payload = {"touser": user, "msgtype": "file", "agentid": agent}
+            await self._member_call({**payload, "file": {"media_id": uploaded["media_id"]}})
+
         parts: list[Callable[[], Awaitable[None]]] = [partial(photo_part, photo) for photo in photos]
         parts.append(text_part)
         if with_card:
             parts.append(card_part)
+        if message.document is not None:
+            # A file message has no caption: it follows the text that explains it.
+            parts.append(partial(document_part, message.document))
         key = _fingerprint(user, message, photos)
         self._members.take(user, self._progress.remaining(key, len(parts)))
         await self._progress.run(key, parts)

@@ -8,221 +8,28 @@ numbers, callback data, which chat got what, edits of the card, state words.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import pytest
 from PIL import Image
 
-from bot.app import Runtime, build_runtime
-from bot.channels.telegram import TelegramChannel, _fit, _split
-from bot.community_file import load_community
-from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
-from handlers.clock import FakeClock
-from handlers.community import PoliceGroups
-from handlers.services import accounts
-from storage.models import OutboxMessage, Report
-from storage.repositories import Repos
-from tests.fakes.telegram_api import FakeBotApi, SentMessage
+from bot.channels.telegram import _fit, _split
+from handlers import notify
+from handlers.messages import Document, Reply, Text
+from tests.bot.telegram_live import (
+    BEIJING,
+    GROUP,
+    INSIDE,
+    NEIGHBOUR,
+    POLICE,
+    REPORTER,
+    STRANGER,
+    TICKET,
+    WORKER,
+    Live,
+    content,
+)
+from tests.fakes.telegram_api import FakeBotApi
 from tests.harness import jpeg_with_gps
-
-TOKEN = "123:abc"
-GROUP = -1001234567890
-REPORTER = 1001
-NEIGHBOUR = 1002
-STRANGER = 1003
-WORKER = 2001
-POLICE = 3001
-INSIDE = (31.2292, 121.4721)
-BEIJING = (39.9042, 116.4074)
-TICKET = "#2026-0001"
-TICKET_RE = re.compile(r"#\d{4}-\d{4}")
-
-
-def content(message: SentMessage) -> str:
-    return message.text or message.caption or ""
-
-
-class Live:
-    """Shouwang as deployed: runtime, Telegram Application polling the fake, outbox worker."""
-
-    def __init__(self, api: FakeBotApi, tmp_path: Path) -> None:
-        self.api = api
-        self.tmp_path = tmp_path
-        self.clock = FakeClock()
-        self.community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
-            update={"police_groups": PoliceGroups(telegram=[str(GROUP)])}
-        )
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._runtime: Runtime | None = None
-        self._channel: TelegramChannel | None = None
-        self._delivery: asyncio.Task[None] | None = None
-
-    @property
-    def rt(self) -> Runtime:
-        assert self._runtime is not None
-        return self._runtime
-
-    @property
-    def channel(self) -> TelegramChannel:
-        assert self._channel is not None
-        return self._channel
-
-    async def start(self) -> Live:
-        settings = Settings(
-            database_url=f"sqlite:///{self.tmp_path}/db.sqlite", media_dir=self.tmp_path / "media"
-        )
-        self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
-        self._channel = TelegramChannel.build(
-            self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
-        )
-        self._runtime.add_channel(self._channel)
-        self._stack = contextlib.AsyncExitStack()
-        await self._stack.enter_async_context(self._channel.application)
-        await self._channel.start(poll_timeout=1)
-        self._delivery = asyncio.create_task(self._runtime.delivery.run())
-        return self
-
-    async def stop(self) -> None:
-        if self._stack is None:
-            return
-        assert self._delivery is not None
-        self.rt.delivery.stop()
-        await self._delivery
-        await self.channel.stop()
-        await self._stack.aclose()
-        await self.rt.close()
-        self._stack = None
-
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
-
-    # --- waiting ---------------------------------------------------------------
-
-    async def settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until every pushed update is handled and every due outbox row is settled."""
-        app = self.channel.application
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            await self.api.until_idle(timeout=timeout, quiet=0.02)
-            busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates > 0
-            if not busy and not await self.repos(lambda r: r.outbox.due(self.clock.now())):
-                return
-            assert asyncio.get_running_loop().time() < deadline, "bot did not settle"
-            await asyncio.sleep(0.01)
-
-    async def repos(self, fn: Any) -> Any:
-        async with self.rt.database.transaction() as connection:
-            return await fn(Repos(connection))
-
-    # --- people ----------------------------------------------------------------
-
-    async def grant(self, user_id: int, role: str, grids: tuple[str, ...] = (), name: str = "") -> None:
-        async with self.rt.database.transaction() as connection:
-            await accounts.grant_role(
-                Repos(connection), "telegram", str(user_id), role, list(grids), self.clock.now(), name or None
-            )
-
-    async def _after(self, chat_id: int, push: Any) -> list[SentMessage]:
-        before = len(self.api.sent_messages(chat_id))
-        push()
-        await self.settle()
-        return self.api.sent_messages(chat_id)[before:]
-
-    async def say(self, user_id: int, text: str, chat_id: int | None = None) -> list[SentMessage]:
-        where = user_id if chat_id is None else chat_id
-        return await self._after(where, lambda: self.api.push_text(user_id, text, chat_id=chat_id))
-
-    async def press(
-        self, user_id: int, data: str, message: SentMessage | None = None
-    ) -> tuple[str | None, list[SentMessage]]:
-        """Press the button carrying `data` (on `message`, else the newest message offering it).
-
-        Returns the text of the callback answer and the messages that chat got meanwhile.
-        """
-        if message is None:
-            chat = self.api.sent_messages(user_id)
-            message = next(m for m in reversed(chat) if data in m.callback_data)
-        query: list[str] = []
-
-        def push() -> None:
-            query.append(self.api.push_callback(user_id, message.chat_id, message.message_id, data))
-
-        new = await self._after(message.chat_id, push)
-        answer = self.api.answered_callbacks.get(query[0])
-        assert answer is not None, "the callback query was not answered"
-        return answer.get("text"), new
-
-    async def photo(self, user_id: int, data: bytes, caption: str | None = None) -> list[SentMessage]:
-        return await self._after(user_id, lambda: self.api.push_photo(user_id, data, caption))
-
-    async def location(self, user_id: int, point: tuple[float, float]) -> list[SentMessage]:
-        return await self._after(user_id, lambda: self.api.push_location(user_id, *point))
-
-    async def onboard(self, user_id: int, building: str | None = "3") -> list[SentMessage]:
-        """/start → language → privacy → (building): the way a new person joins."""
-        asked = await self.say(user_id, "/start")
-        assert "v1:lang:zh_CN" in asked[-1].callback_data
-        _, privacy = await self.press(user_id, "v1:lang:zh_CN", asked[-1])
-        assert privacy[-1].callback_data == ["v1:onb:accept", "v1:onb:decline"]
-        _, after = await self.press(user_id, "v1:onb:accept", privacy[-1])
-        if building is None:
-            return after
-        return await self.say(user_id, building)
-
-    async def file_report(self, user_id: int, urgency: str = "normal") -> str:
-        await self.say(user_id, "/report")
-        await self.press(user_id, "v1:rpt:cat:fire")
-        await self.press(user_id, f"v1:rpt:urg:{urgency}")
-        await self.say(user_id, "楼道里堆满了杂物，堵住了消防通道")
-        await self.press(user_id, "v1:rpt:ph:done")
-        await self.press(user_id, "v1:rpt:loc:home")
-        await self.press(user_id, "v1:rpt:anon:no")
-        _, done = await self.press(user_id, "v1:rpt:ok:1")
-        found = TICKET_RE.search(content(done[-1]))
-        assert found is not None, content(done[-1])
-        return found.group()
-
-    async def report(self, ticket: str) -> Report:
-        report = await self.repos(lambda r: r.reports.by_ticket(ticket.removeprefix("#")))
-        assert report is not None
-        return report
-
-    async def outbox_to(self, chat_id: int) -> list[OutboxMessage]:
-        rows: list[OutboxMessage] = await self.repos(lambda r: r.outbox.all())
-        return [row for row in rows if row.chat_id == str(chat_id)]
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    async with FakeBotApi() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def live(api: FakeBotApi, tmp_path: Path) -> AsyncIterator[Live]:
-    bot = await Live(api, tmp_path).start()
-    await bot.grant(WORKER, accounts.GRID_WORKER, ("g1",), "李网格员")
-    await bot.grant(POLICE, accounts.POLICE, name="张警官")
-    try:
-        yield bot
-    finally:
-        await bot.stop()
-
-
-@pytest.fixture
-async def onboarded(live: Live) -> Live:
-    """The reporter, the worker and the officer have each pressed Start in a private chat."""
-    await live.onboard(REPORTER, "3")
-    await live.onboard(WORKER, None)
-    await live.onboard(POLICE, None)
-    return live
 
 
 async def test_whole_lifecycle_from_start_to_rating(live: Live, api: FakeBotApi) -> None:
@@ -561,3 +368,46 @@ async def test_one_persons_updates_keep_their_order_while_others_are_served(
         "urgent",
     )
     assert draft.data["description"] == "垃圾桶满了好几天没人清运" and len(draft.data["photos"]) == 1
+
+
+async def test_a_file_goes_out_as_a_document_with_its_message_as_caption(
+    onboarded: Live, api: FakeBotApi
+) -> None:
+    live = onboarded
+    calendar = Document("shouwang-patrols.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    reply = Reply(Text("help.hint"), document=calendar)
+    user = await live.repos(lambda r: r.users.by_identity("telegram", str(REPORTER)))
+    await live.repos(lambda r: notify.to_user(r, live.community, user[0], reply, live.clock.now()))
+    live.rt.delivery.wake()
+    await live.settle()
+    sent = api.sent_messages(REPORTER)[-1]
+    assert (sent.method, sent.document_name, sent.document) == (
+        "sendDocument",
+        "shouwang-patrols.ics",
+        calendar.data,
+    )
+    assert sent.caption and "/help" in sent.caption
+
+
+async def test_live_location_updates_are_not_answered_where_nobody_asked(
+    onboarded: Live, api: FakeBotApi
+) -> None:
+    live = onboarded
+    # Sharing a live location sends it once as a message; then it moves by edits.
+    update_ids: list[int] = []
+    first = await live._after(
+        REPORTER, lambda: update_ids.append(api.push_location(REPORTER, *INSIDE, live_period=900))
+    )
+    assert first, "the first live location is an ordinary location message"
+    shared = api.pushed_update(update_ids[0])["message"]["message_id"]
+
+    def move(step: float) -> None:
+        api.push_location_update(REPORTER, shared, INSIDE[0] + step, INSIDE[1])
+
+    assert await live._after(REPORTER, lambda: move(0.001)) == []
+    asked = await live.say(REPORTER, "/report")
+    # The report dialogue asks for a category: the moving dot is not an answer to that.
+    assert await live._after(REPORTER, lambda: move(0.002)) == []
+    user = await live.repos(lambda r: r.users.by_identity("telegram", str(REPORTER)))
+    draft = await live.repos(lambda r: r.conversations.get(user[0].id, "telegram"))
+    assert draft.step == "category" and asked
