@@ -25,6 +25,10 @@ ROLES = ("resident", "volunteer", "grid_worker", "police", "admin")
 REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress", "resolved", "rejected", "duplicate")
 URGENCIES = ("normal", "urgent")
 OUTBOX_STATES = ("pending", "sent", "failed", "blocked")
+# message: a stored reply; card/card_edit: a report's card, rendered when sent;
+# broadcast: one recipient's copy of a broadcast, rendered from it when sent;
+# summary/summary_edit: a broadcast's delivery report to its author, edited as it progresses.
+OUTBOX_KINDS = ("message", "card", "card_edit", "broadcast", "summary", "summary_edit")
 SCHEDULE_STATES = ("pending", "done", "cancelled")
 
 
@@ -63,6 +67,8 @@ identities = sa.Table(
     ),
     sa.Column("chat_id", sa.String(128), nullable=True),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # The person blocked the bot on this channel: skipped by broadcasts until they write again.
+    sa.Column("blocked_at", UTCDateTime, nullable=True),
 )
 
 grid_assignments = sa.Table(
@@ -201,7 +207,7 @@ outbox = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
-    sa.CheckConstraint(_in("kind", ("message", "card", "card_edit")), name="kind"),
+    sa.CheckConstraint(_in("kind", OUTBOX_KINDS), name="kind"),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
 )
 
@@ -496,4 +502,137 @@ honours = sa.Table(
     # Points earned, or minutes patrolled, that won it.
     sa.Column("score", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# --- Broadcasts, notices and surveys (警情通报) -------------------------------------
+
+BROADCAST_KINDS = ("police", "fraud", "missing", "weather", "emergency", "community")
+PRIORITIES = ("info", "important", "urgent")
+BROADCAST_STATES = ("scheduled", "sending", "sent", "cancelled")
+
+broadcasts = sa.Table(
+    "broadcasts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(12), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("photo_id", sa.Integer, sa.ForeignKey("media.id"), nullable=True),
+    # {"type": "community" | "grids" | "volunteers" | "groups", "grids": [...]}
+    sa.Column("audience", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("scheduled_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # When the recipients were listed and their outbox rows written (once).
+    sa.Column("expanded_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    # Sent by a recurring notice.
+    sa.Column("notice_id", sa.Integer, sa.ForeignKey("notices.id"), nullable=True),
+    # Where the author's delivery report lives, so it can be edited as delivery progresses.
+    sa.Column("summary_channel", sa.String(16), nullable=True),
+    sa.Column("summary_chat_id", sa.String(128), nullable=True),
+    sa.Column("summary_ref", sa.String(128), nullable=True),
+    sa.CheckConstraint(_in("kind", BROADCAST_KINDS), name="kind"),
+    sa.CheckConstraint(_in("priority", PRIORITIES), name="priority"),
+    sa.CheckConstraint(_in("state", BROADCAST_STATES), name="state"),
+    sa.Index("ix_broadcasts_state_scheduled", "state", "scheduled_at"),
+)
+
+# One row per person or group chat a broadcast goes to; the outbox row carries the delivery.
+broadcast_recipients = sa.Table(
+    "broadcast_recipients",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("broadcast_id", sa.Integer, sa.ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False),
+    # NULL for a group chat.
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("outbox_id", sa.Integer, sa.ForeignKey("outbox.id"), nullable=True),
+    # Copied when listed, so acknowledgement rates by grid and building stay as they were.
+    sa.Column("grid_key", sa.String(64), nullable=True),
+    sa.Column("building", sa.String(32), nullable=True),
+    sa.Column("acked_at", UTCDateTime, nullable=True),
+    sa.Column("reminded_at", UTCDateTime, nullable=True),
+    # A recipient is listed once, however often listing is retried.
+    sa.UniqueConstraint("broadcast_id", "channel", "chat_id"),
+    sa.Index("ix_broadcast_recipients_user", "user_id", "broadcast_id"),
+    sa.Index("ix_broadcast_recipients_outbox", "outbox_id"),
+)
+
+# What each resident wants to receive; no row means everything, no quiet hours.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # Broadcast kinds this person opted out of (urgent alerts come anyway).
+    sa.Column("muted_kinds", sa.JSON, nullable=False),
+    # Local wall-clock times ("22:00", "07:00"): information notices wait until the end.
+    sa.Column("quiet_from", sa.String(5), nullable=True),
+    sa.Column("quiet_until", sa.String(5), nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Recurring notices; each firing becomes a broadcast.
+notices = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(12), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("audience", sa.JSON, nullable=False),
+    # "daily:07:30", "weekly:1:19:00" (ISO weekday), "monthly:1:09:00" (day of month).
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_sent_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("kind", BROADCAST_KINDS), name="kind"),
+    sa.CheckConstraint(_in("priority", PRIORITIES), name="priority"),
+)
+
+SURVEY_STATES = ("open", "closed")
+
+# Satisfaction surveys (安全感/满意度): questions as JSON
+# ([{"text": ..., "type": "scale" | "choice", "choices": [...]}]).
+surveys = sa.Table(
+    "surveys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("questions", sa.JSON, nullable=False),
+    sa.Column("audience", sa.JSON, nullable=False),
+    sa.Column("sample_size", sa.Integer, nullable=True),
+    sa.Column("points", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("state", sa.String(8), nullable=False, server_default="open"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("closes_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_in("state", SURVEY_STATES), name="state"),
+    sa.CheckConstraint("points >= 0", name="points"),
+)
+
+survey_participants = sa.Table(
+    "survey_participants",
+    metadata,
+    sa.Column("survey_id", sa.Integer, sa.ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("grid_key", sa.String(64), nullable=True),
+    # Index of the next question to answer; equal to the number of questions when done.
+    sa.Column("next_question", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("invited_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+)
+
+survey_answers = sa.Table(
+    "survey_answers",
+    metadata,
+    sa.Column("survey_id", sa.Integer, sa.ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("question", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("answer", sa.String(64), nullable=False),
+    sa.Column("answered_at", UTCDateTime, nullable=False),
 )

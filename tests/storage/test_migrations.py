@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import Database
+from storage.db import Database, alembic_config
 from storage.repositories import Repos
 from storage.schema import metadata
+from storage.types import UTCDateTime
 
 NOW = datetime(2026, 5, 18, 1, 0, tzinfo=UTC)
 
@@ -33,7 +36,7 @@ async def test_migrations_build_exactly_the_declared_schema(database_url: str) -
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0004"
+    assert version == "0005"
     await database.close()
 
 
@@ -132,3 +135,38 @@ async def test_schedules_fire_once_and_can_be_rearmed(repos_db: Database) -> Non
         assert not await schedules.claim(due[0].id, NOW)
         await schedules.cancel("draft_expiry", "1:console")
         assert (await schedules.get("draft_expiry", "1:console")).state == "done"
+
+
+async def test_upgrades_keep_the_data_of_tables_they_rebuild(database_url: str) -> None:
+    """0004 adds a column to reports and 0005 rebuilds the outbox on SQLite: nothing may go missing."""
+    database = Database(database_url)
+
+    def upgrade_to(revision: str) -> Any:
+        return lambda connection: command.upgrade(alembic_config(connection), revision)
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(upgrade_to("0003"))
+    # Rows as the 0003 schema has them (today's repositories know columns it lacks).
+    rows_of_0003 = [
+        "INSERT INTO users (id, display_name, role, created_at) VALUES (1, '王阿姨', 'resident', :t)",
+        "INSERT INTO reports (id, ticket, reporter_id, category, urgency, description, anonymous, state,"
+        " created_at, updated_at) VALUES (1, '2026-0001', 1, 'fire', 'normal', '楼道堆物', false,"
+        " 'submitted', :t, :t)",
+        "INSERT INTO report_events (report_id, actor_id, to_state, created_at)"
+        " VALUES (1, 1, 'submitted', :t)",
+        "INSERT INTO outbox (channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
+        " VALUES ('console', 'c1', 'zh_CN', 'message', '{\"x\": 1}', :t, :t)",
+    ]
+    async with database.transaction() as connection:
+        for statement in rows_of_0003:
+            await connection.execute(sa.text(statement).bindparams(sa.bindparam("t", NOW, UTCDateTime())))
+    await database.migrate()
+    async with database.transaction() as connection:
+        repos = Repos(connection)
+        assert [e.to_state for e in await repos.reports.events(1)] == ["submitted"]
+        assert [(m.chat_id, m.payload) for m in await repos.outbox.all()] == [("c1", {"x": 1})]
+        await repos.outbox.enqueue("console", "c1", "zh_CN", "broadcast", {"broadcast_id": 1}, NOW)
+    with pytest.raises(IntegrityError):
+        async with database.transaction() as connection:
+            await Repos(connection).outbox.enqueue("console", "c1", "zh_CN", "bogus", {}, NOW)
+    await database.close()
