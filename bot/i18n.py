@@ -41,6 +41,7 @@ class RenderedMessage:
     keyboard: Keyboard | None = None
     keyboard_labels: list[str] = field(default_factory=list)
     document: Document | None = None
+    pin: bool = False
 
 
 class _SafeParams(dict[str, Any]):
@@ -120,6 +121,7 @@ class Translator:
             reply.keyboard,
             labels,
             reply.document,
+            reply.pin,
         )
 
 

@@ -93,6 +93,17 @@ def haversine_m(a: GeoPoint, b: GeoPoint) -> float:
     return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
+class PoliceGroups(BaseModel):
+    model_config = _FROZEN
+
+    telegram: list[NonEmptyStr] = Field(default_factory=list)
+    wecom: list[NonEmptyStr] = Field(default_factory=list)
+    # The offline simulator's stand-in for a police group chat.
+    console: list[NonEmptyStr] = Field(default_factory=list)
+
+    _coerce_ids = field_validator("telegram", "wecom", "console", mode="before")(_numbers_to_str)
+
+
 class Grid(BaseModel):
     model_config = _FROZEN
 
@@ -100,6 +111,8 @@ class Grid(BaseModel):
     name: NonEmptyStr
     buildings: list[NonEmptyStr] = Field(min_length=1)
     center: GeoPoint | None = None
+    # The grid's own residents' group chats, for broadcasts to this grid.
+    groups: PoliceGroups = Field(default_factory=lambda: PoliceGroups())
 
     _coerce_buildings = field_validator("buildings", mode="before")(_numbers_to_str)
 
@@ -149,17 +162,6 @@ class Category(BaseModel):
         if not self.names and self.key not in BUILT_IN_CATEGORY_KEYS:
             raise ValueError(f"category '{self.key}' is not built in, so it needs names (e.g. names.zh_CN)")
         return self
-
-
-class PoliceGroups(BaseModel):
-    model_config = _FROZEN
-
-    telegram: list[NonEmptyStr] = Field(default_factory=list)
-    wecom: list[NonEmptyStr] = Field(default_factory=list)
-    # The offline simulator's stand-in for a police group chat.
-    console: list[NonEmptyStr] = Field(default_factory=list)
-
-    _coerce_ids = field_validator("telegram", "wecom", "console", mode="before")(_numbers_to_str)
 
 
 def _later_than(ack_field: str) -> Any:
@@ -252,6 +254,22 @@ class TimeBank(BaseModel):
         return "bronze"
 
 
+class Broadcasts(BaseModel):
+    """Police broadcasts (警情通报) and scheduled notices."""
+
+    model_config = _FROZEN
+
+    # Residents who have not acknowledged an urgent alert after this long get one reminder.
+    ack_reminder_minutes: int = Field(default=60, gt=0)
+    # A recurring notice that fell due while the bot was down is still sent this late, not later.
+    notice_grace_minutes: int = Field(default=60, ge=0)
+    # The weekly digest to the police group: ISO weekday (1 = Monday) and local time.
+    digest_weekday: int = Field(default=1, ge=1, le=7)
+    digest_time: str = Field(default="08:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # Points for answering a whole satisfaction survey.
+    survey_points: int = Field(default=5, ge=0)
+
+
 class Patrols(BaseModel):
     """Rules of volunteer patrols (群防群治)."""
 
@@ -315,6 +333,7 @@ class Community(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     timebank: TimeBank = Field(default_factory=TimeBank)
     patrols: Patrols = Field(default_factory=Patrols)
+    broadcasts: Broadcasts = Field(default_factory=Broadcasts)
 
     @field_validator("timezone")
     @classmethod

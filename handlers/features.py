@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from handlers import attendance, patrols, timebank
+from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
 from handlers.registry import Action, Command, Feature, Fire
 
-FEATURES: tuple[Feature, ...] = (patrols.FEATURE, attendance.FEATURE, timebank.FEATURE)
+FEATURES: tuple[Feature, ...] = (
+    patrols.FEATURE,
+    attendance.FEATURE,
+    timebank.FEATURE,
+    broadcasts.FEATURE,
+    notices.FEATURE,
+    surveys.FEATURE,
+)
 
 
 def _merged(kind: str) -> dict[str, object]:

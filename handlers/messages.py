@@ -84,6 +84,8 @@ class Reply:
     photos: tuple[int, ...] = ()
     keyboard: Keyboard | None = None
     document: Document | None = None
+    # Pin it where the bot may pin (urgent alerts in Telegram groups).
+    pin: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,7 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
         ],
         "photos": list(reply.photos),
         "keyboard": reply.keyboard,
+        "pin": reply.pin,
         "document": None
         if reply.document is None
         else {
@@ -197,6 +200,7 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         photos=tuple(data["photos"]),
         keyboard=data["keyboard"],
         document=_document_from_json(data.get("document")),
+        pin=bool(data.get("pin", False)),
     )
 
 
