@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from bot.channels.base import Channel, DeliveryError, RetryLater, Undeliverable
 from bot.i18n import RenderedMessage, Translator
-from handlers import notify
+from handlers import features, notify
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.media import MediaStore
@@ -26,6 +26,8 @@ from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 
+# Rows that change an earlier message when there is one to change.
+EDITS = frozenset({notify.CARD_EDIT, "summary_edit"})
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=1)
 IDLE_POLL_SECONDS = 5.0
@@ -89,7 +91,7 @@ class Delivery:
         try:
             async with self.database.transaction() as connection:
                 message, photos, card_ref = await self._render(Repos(connection), channel, row)
-            if row.kind == notify.CARD_EDIT and card_ref is not None:
+            if row.kind in EDITS and card_ref is not None:
                 try:
                     await channel.edit(row.chat_id, card_ref, message)
                     ref = card_ref
@@ -105,15 +107,11 @@ class Delivery:
             return False
         except Undeliverable as gone:
             log.info("outbox message undeliverable", extra={"outbox_id": row.id, "channel": row.channel})
-            async with self.database.transaction() as connection:
-                await Repos(connection).outbox.mark_final(
-                    row.id, "blocked" if gone.blocked else "failed", str(gone)
-                )
+            await self._give_up(row, "blocked" if gone.blocked else "failed", str(gone))
             return True
         except (DeliveryError, OSError, TimeoutError) as error:
             if row.attempts + 1 >= MAX_ATTEMPTS:
-                async with self.database.transaction() as connection:
-                    await Repos(connection).outbox.mark_final(row.id, "failed", str(error))
+                await self._give_up(row, "failed", str(error))
                 return True
             await self._retry(row, str(error), min(MAX_BACKOFF, timedelta(seconds=2 ** (row.attempts + 1))))
             return False
@@ -122,8 +120,22 @@ class Delivery:
             await repos.outbox.mark_sent(row.id, self.clock.now())
             if row.kind in (notify.CARD, notify.CARD_EDIT):
                 await repos.reports.add_card(int(row.payload["report_id"]), row.channel, row.chat_id, ref)
+            await self._settled(repos, row, "sent", ref)
         log.info("outbox message sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind})
         return True
+
+    async def _give_up(self, row: OutboxMessage, state: str, error: str) -> None:
+        async with self.database.transaction() as connection:
+            repos = Repos(connection)
+            await repos.outbox.mark_final(row.id, state, error)
+            if state == "blocked":
+                await repos.users.mark_blocked(row.channel, row.chat_id, self.clock.now())
+            await self._settled(repos, row, state, None)
+
+    async def _settled(self, repos: Repos, row: OutboxMessage, state: str, ref: str | None) -> None:
+        kind = features.OUTBOX_KINDS.get(row.kind)
+        if kind is not None and kind.settled is not None:
+            await kind.settled(repos, self.community, row, state, ref, self.clock.now())
 
     async def _retry(self, row: OutboxMessage, error: str, wait: timedelta) -> None:
         async with self.database.transaction() as connection:
@@ -140,12 +152,18 @@ class Delivery:
             reply = await card(repos, self.community, report, show_reporter=False)
             existing = await repos.reports.card(report.id, row.channel, row.chat_id)
             card_ref = existing.message_id if existing else None
+        elif row.kind in features.OUTBOX_KINDS:
+            try:
+                rendered = await features.OUTBOX_KINDS[row.kind].render(repos, self.community, row)
+            except LookupError as gone:
+                raise Undeliverable(f"nothing left to send: {gone}") from gone
+            reply, card_ref = rendered.reply, rendered.edit_ref
         else:
             reply = reply_from_json(row.payload)
         message = self.translator.render(row.language, reply, channel.deep_link)
         photos: list[bytes] = []
         # An edit changes words and buttons only; the photo stays as sent.
-        if row.kind != notify.CARD_EDIT or card_ref is None:
+        if row.kind not in EDITS or card_ref is None:
             for media_id in reply.photos:
                 data = await self.media.read(repos, media_id)
                 if data is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
-from handlers.registry import Action, Command, Feature, Fire
+from handlers.registry import Action, Command, Feature, Fire, OutboxKind
 
 FEATURES: tuple[Feature, ...] = (
     patrols.FEATURE,
@@ -28,6 +28,7 @@ def _merged(kind: str) -> dict[str, object]:
 COMMANDS: dict[str, Command] = _merged("commands")  # type: ignore[assignment]
 ACTIONS: dict[str, Action] = _merged("actions")  # type: ignore[assignment]
 SCHEDULES: dict[str, Fire] = _merged("schedules")  # type: ignore[assignment]
+OUTBOX_KINDS: dict[str, OutboxKind] = _merged("outbox")  # type: ignore[assignment]
 
 
 def help_commands(role: str) -> tuple[str, ...]:

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from handlers.clock import Clock
     from handlers.community import Community
     from handlers.context import Ctx
-    from storage.models import Schedule
+    from handlers.messages import Reply
+    from storage.models import OutboxMessage, Schedule
     from storage.repositories import Repos
 
 # /name → what it does (private chats, onboarded people; permissions are the handler's job).
@@ -30,6 +31,30 @@ OnStart = Callable[["Repos", "Community", datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
+class Rendered:
+    """What an outbox row of a feature's own kind says when it is sent."""
+
+    reply: Reply
+    # Edit this earlier message (a delivery report as it changes) instead of sending a new one.
+    edit_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxKind:
+    """An outbox kind rendered from the database when sent (so a queued row shows what is current).
+
+    `render` raises LookupError if what the row refers to is gone. `settled` runs in the
+    transaction that records the row as "sent", "failed" or "blocked", with the sent
+    message's reference (for later edits) when there is one.
+    """
+
+    render: Callable[[Repos, Community, OutboxMessage], Awaitable[Rendered]]
+    settled: (
+        Callable[[Repos, Community, OutboxMessage, str, str | None, datetime], Awaitable[None]] | None
+    ) = None
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     commands: Mapping[str, Command] = field(default_factory=dict)
@@ -38,3 +63,5 @@ class Feature:
     # role → the commands /help lists for it, in order.
     help: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     on_start: OnStart | None = None
+    # Outbox kinds this feature renders itself (see storage.schema.OUTBOX_KINDS).
+    outbox: Mapping[str, OutboxKind] = field(default_factory=dict)

@@ -30,6 +30,7 @@ class Identity:
     user_id: int
     chat_id: str | None
     last_seen_at: datetime
+    blocked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -250,3 +251,62 @@ class Honour:
     user_id: int
     score: int
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class VolunteerRequest:
+    user_id: int
+    requested_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    approved: bool | None
+
+
+@dataclass(frozen=True)
+class AwardEntry:
+    """A ledger entry as a correction sees it: who received it, and whether it was reversed already."""
+
+    id: int
+    user_id: int
+    amount: int
+    source_key: str
+    reason_params: dict[str, Any]
+    created_at: datetime
+    reversed: bool
+
+
+@dataclass(frozen=True)
+class LedgerExportRow:
+    """One ledger entry for the CSV export, with the person whose account it touched and the actor."""
+
+    id: int
+    created_at: datetime
+    person_id: int | None
+    person_name: str | None
+    debit_kind: str
+    credit_kind: str
+    amount: int
+    reason_key: str
+    reason_params: dict[str, Any]
+    source_key: str
+    actor_id: int | None
+    actor_name: str | None
+
+
+@dataclass(frozen=True)
+class PatrolHoursRow:
+    """One volunteer on one patrol shift, for the CSV export of patrol hours."""
+
+    shift_id: int
+    area: str
+    starts_at: datetime
+    ends_at: datetime
+    user_id: int
+    person_name: str
+    checked_in_at: datetime | None
+    checkin_method: str | None
+    checked_out_at: datetime | None
+    checkout_method: str | None
+    minutes_worked: int | None
+    flagged: bool
+    no_show: bool

@@ -118,6 +118,7 @@ class UserRepo(_Repo):
                 t.identities.c.user_id,
                 t.identities.c.chat_id,
                 t.identities.c.last_seen_at,
+                t.identities.c.blocked_at,
             )
             .join(t.identities, t.identities.c.user_id == t.users.c.id)
             .where(t.identities.c.channel == channel, t.identities.c.external_id == external_id)
@@ -143,6 +144,7 @@ class UserRepo(_Repo):
                 t.identities.c.user_id,
                 t.identities.c.chat_id,
                 t.identities.c.last_seen_at,
+                t.identities.c.blocked_at,
                 draft.c.flow.label("draft_flow"),
                 draft.c.step.label("draft_step"),
                 draft.c.data.label("draft_data"),
@@ -180,7 +182,19 @@ class UserRepo(_Repo):
         await self.c.execute(
             t.identities.update()
             .where(t.identities.c.channel == channel, t.identities.c.external_id == external_id)
-            .values(chat_id=chat_id, last_seen_at=now)
+            .values(chat_id=chat_id, last_seen_at=now, blocked_at=None)
+        )
+
+    async def mark_blocked(self, channel: str, chat_id: str, now: datetime) -> None:
+        """The person behind this private chat blocked the bot: broadcasts skip them until they write."""
+        await self.c.execute(
+            t.identities.update()
+            .where(
+                t.identities.c.channel == channel,
+                t.identities.c.chat_id == chat_id,
+                t.identities.c.blocked_at.is_(None),
+            )
+            .values(blocked_at=now)
         )
 
     async def identities(self, user_id: int) -> list[Identity]:

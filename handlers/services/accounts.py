@@ -51,7 +51,9 @@ async def resolve_user(
     if found is not None:
         user, identity, draft = found
         # Only a private chat is a way to reach the person later.
-        if private and (identity.chat_id != chat_id or now - identity.last_seen_at > TOUCH_INTERVAL):
+        # Writing again after blocking the bot is unblocking it.
+        stale = now - identity.last_seen_at > TOUCH_INTERVAL or identity.blocked_at is not None
+        if private and (identity.chat_id != chat_id or stale):
             await repos.users.touch_identity(channel, external_id, chat_id, now)
         return user, draft
     user = await repos.users.create(display_name or external_id, now)
