@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.attendance_repo import AttendanceRepo
+from storage.broadcast_repo import BroadcastRepo
 from storage.ledger import (
     ALL_TIME,
     COMMUNITY,
@@ -50,6 +51,7 @@ from storage.models import (
     Standing,
     User,
 )
+from storage.notice_repo import NoticeRepo
 from storage.patrol_repo import PatrolRepo
 from storage.rewards_repo import RewardRepo
 
@@ -1282,3 +1284,5 @@ class Repos:
         self.patrols = PatrolRepo(connection)
         self.attendance = AttendanceRepo(connection)
         self.rewards = RewardRepo(connection)
+        self.broadcasts = BroadcastRepo(connection)
+        self.notices = NoticeRepo(connection)
