@@ -1243,15 +1243,16 @@ class LinkRepo(_Repo):
         """Give everything of user `drop` to user `keep`, then remove `drop`."""
         # `now` dates the entries that move points; callers should pass their clock.
         await self.ledger.merge_users(keep, drop, now or datetime.now(UTC))
-        moves = [
-            (t.identities, t.identities.c.user_id),
-            (t.reports, t.reports.c.reporter_id),
-            (t.reports, t.reports.c.assignee_id),
-            (t.report_events, t.report_events.c.actor_id),
-            (t.invites, t.invites.c.created_by),
-            (t.invites, t.invites.c.used_by),
-        ]
-        for table, column in moves:
+        for table, column in _references_to_users():
+            # Where one row per person is allowed (one sign-up per shift, one answer per
+            # question...) and both people have one, the surviving person's row stays.
+            for unique in _unique_column_sets(table):
+                if column.name not in unique:
+                    continue
+                theirs = table.alias("theirs")
+                same_place = [theirs.c[name] == table.c[name] for name in unique if name != column.name]
+                clash = sa.exists().where(theirs.c[column.name] == keep, *same_place)
+                await self.c.execute(table.delete().where(column == drop, clash))
             await self.c.execute(table.update().where(column == drop).values({column.name: keep}))
         kept_grids = sa.select(t.grid_assignments.c.grid_key).where(t.grid_assignments.c.user_id == keep)
         await self.c.execute(
@@ -1260,6 +1261,40 @@ class LinkRepo(_Repo):
             .values(user_id=keep)
         )
         await self.c.execute(t.users.delete().where(t.users.c.id == drop))
+
+
+# Handled by their own rules when two people are merged (points move as ledger entries).
+_MERGED_SEPARATELY = frozenset(
+    {"users", "grid_assignments", "point_accounts", "point_earnings", "ledger_entries"}
+)
+
+
+@cache
+def _references_to_users() -> list[tuple[sa.Table, sa.Column[Any]]]:
+    """Every column that points at a person, so merging two people cannot miss a table added later."""
+    return [
+        (table, column)
+        for table in t.metadata.sorted_tables
+        if table.name not in _MERGED_SEPARATELY
+        for column in table.columns
+        if any(fk.column is t.users.c.id for fk in column.foreign_keys)
+    ]
+
+
+def _unique_column_sets(table: sa.Table) -> list[tuple[str, ...]]:
+    """Column sets that are unique everywhere in the table (partial unique indexes aside)."""
+    sets = [tuple(c.name for c in table.primary_key.columns)]
+    sets += [
+        tuple(c.name for c in constraint.columns)
+        for constraint in table.constraints
+        if isinstance(constraint, sa.UniqueConstraint)
+    ]
+    sets += [
+        tuple(c.name for c in index.columns)
+        for index in table.indexes
+        if index.unique and index.dialect_options["sqlite"].get("where") is None
+    ]
+    return sets
 
 
 class Repos:

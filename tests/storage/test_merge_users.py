@@ -1,0 +1,71 @@
+"""Joining two accounts of one person (/link) carries everything that points at the person."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from storage import schema as t
+from storage.db import Database
+from storage.repositories import Repos
+
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+async def _shift(repos: Repos, creator: int, hours_ahead: int) -> int:
+    starts = NOW + timedelta(hours=hours_ahead)
+    result = await repos.connection.execute(
+        t.patrol_shifts.insert()
+        .values(
+            area="A 线",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=2),
+            meeting_lat=31.23,
+            meeting_lon=121.47,
+            min_volunteers=1,
+            max_volunteers=5,
+            created_by=creator,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+        .returning(t.patrol_shifts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def _sign_up(repos: Repos, shift_id: int, user_id: int, state: str) -> None:
+    await repos.connection.execute(
+        t.patrol_signups.insert().values(
+            shift_id=shift_id, user_id=user_id, state=state, created_at=NOW, updated_at=NOW
+        )
+    )
+
+
+async def test_merging_keeps_one_row_where_only_one_is_allowed_and_moves_the_rest(database_url: str) -> None:
+    database = Database(database_url)
+    await database.migrate()
+    async with database.transaction() as connection:
+        repos = Repos(connection)
+        keep = (await repos.users.create("王芳 (Telegram)", NOW)).id
+        drop = (await repos.users.create("王芳 (企业微信)", NOW)).id
+        both, only_dropped = await _shift(repos, keep, 24), await _shift(repos, keep, 48)
+        await _sign_up(repos, both, keep, "confirmed")
+        await _sign_up(repos, both, drop, "waiting")
+        await _sign_up(repos, only_dropped, drop, "confirmed")
+        await connection.execute(t.volunteer_requests.insert().values(user_id=drop, requested_at=NOW))
+        await repos.links.merge_users(keep, drop, NOW)
+    async with database.transaction() as connection:
+        signups = (
+            await connection.execute(
+                sa.select(
+                    t.patrol_signups.c.shift_id, t.patrol_signups.c.user_id, t.patrol_signups.c.state
+                ).order_by(t.patrol_signups.c.shift_id)
+            )
+        ).all()
+        requests = (await connection.execute(sa.select(t.volunteer_requests.c.user_id))).scalars().all()
+        gone = await Repos(connection).users.get(drop)
+    # The surviving person's own sign-up wins over the waiting-list entry of the other account.
+    assert [tuple(row) for row in signups] == [(both, keep, "confirmed"), (only_dropped, keep, "confirmed")]
+    assert requests == [keep] and gone is None
+    await database.close()
