@@ -26,7 +26,9 @@ async def on_rate(ctx: Ctx, parts: tuple[str, ...]) -> None:
     """`rate:<report id>:<stars>`."""
     if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
         raise StaleAction()
-    report = await reports.rate(ctx.repos, ctx.user, int(parts[1]), int(parts[2]), ctx.clock.now())
+    report = await reports.rate(
+        ctx.repos, ctx.community, ctx.user, int(parts[1]), int(parts[2]), ctx.clock.now()
+    )
     ctx.notice("rating.thanks_short")
     await conversation.begin(
         ctx,

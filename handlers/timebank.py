@@ -1,11 +1,19 @@
-"""/points: balance, tier, and the latest movements with the reason for each."""
+"""The time bank (公益时间银行) feature: /points, and the commands, buttons and schedule of its parts.
+
+/points shows balance, tier and the latest movements with the reason for each;
+awards live in handlers/awards.py, rewards and redemptions in handlers/rewards.py,
+the leaderboard in handlers/leaderboard.py, honours in handlers/honours.py and
+CSV exports in handlers/exports.py. The rules themselves are in handlers/services/timebank.py.
+"""
 
 from __future__ import annotations
 
+from handlers import awards, exports, honours, leaderboard, rewards
 from handlers.context import Ctx
 from handlers.messages import Lines, Text, When
 from handlers.registry import Feature
 from handlers.services import accounts
+from handlers.services import timebank as bank
 
 
 async def show_points(ctx: Ctx) -> None:
@@ -17,7 +25,7 @@ async def show_points(ctx: Ctx) -> None:
                 "points.line",
                 {
                     "amount": f"{entry.amount:+d}",
-                    "reason": Text(entry.reason_key, dict(entry.reason_params)),
+                    "reason": bank.ledger_reason(entry.reason_key, dict(entry.reason_params)),
                     "when": When(entry.created_at),
                 },
             )
@@ -34,8 +42,26 @@ async def show_points(ctx: Ctx) -> None:
     )
 
 
+_EVERYONE = ("points", "rewards", "leaderboard")
+_COMMANDERS = (*_EVERYONE, "award", "redemptions", "export")
+
 FEATURE = Feature(
     name="timebank",
-    commands={"points": show_points},
-    help={role: ("points",) for role in accounts.ROLES},
+    commands={
+        "points": show_points,
+        "rewards": rewards.show_rewards,
+        "leaderboard": leaderboard.show_leaderboard,
+        "award": awards.start,
+        "redemptions": rewards.list_pending,
+        "export": exports.start,
+    },
+    actions={
+        "rwd": rewards.on_redeem,
+        "rdm": rewards.on_decide,
+        "awv": awards.on_revoke,
+        "lb": leaderboard.on_action,
+    },
+    schedules={bank.HONOURS: honours.fire},
+    help={role: _COMMANDERS if role in accounts.COMMANDERS else _EVERYONE for role in accounts.ROLES},
+    on_start=honours.arm_current_month,
 )

@@ -310,3 +310,118 @@ class PatrolHoursRow:
     minutes_worked: int | None
     flagged: bool
     no_show: bool
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A recurring notice (定期通知); `rule` is "daily:07:30", "weekly:1:19:00" or "monthly:1:09:00"."""
+
+    id: int
+    author_id: int
+    kind: str
+    priority: str
+    text: str
+    audience: dict[str, Any]
+    rule: str
+    active: bool
+    created_at: datetime
+    last_sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A satisfaction survey (安全感/满意度调查); `questions` as stored (see storage.schema.surveys)."""
+
+    id: int
+    author_id: int
+    title: str
+    questions: list[dict[str, Any]]
+    audience: dict[str, Any]
+    sample_size: int | None
+    points: int
+    state: str
+    created_at: datetime
+    closes_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SurveyParticipant:
+    survey_id: int
+    user_id: int
+    grid_key: str | None
+    next_question: int
+    invited_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """A police broadcast (警情通报): what, to whom, and how far its delivery got."""
+
+    id: int
+    author_id: int
+    kind: str
+    priority: str
+    text: str
+    photo_id: int | None
+    audience: dict[str, Any]
+    state: str
+    scheduled_at: datetime | None
+    created_at: datetime
+    expanded_at: datetime | None
+    finished_at: datetime | None
+    notice_id: int | None
+    summary_channel: str | None
+    summary_chat_id: str | None
+    summary_ref: str | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a person wants to receive: kinds muted, and quiet hours as local "HH:MM" times."""
+
+    user_id: int
+    muted_kinds: list[str]
+    quiet_from: str | None
+    quiet_until: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class BroadcastCandidate:
+    """A person a broadcast may reach: their newest reachable private chat and what they asked for."""
+
+    user_id: int
+    role: str
+    language: str | None
+    grid_key: str | None
+    building: str | None
+    channel: str
+    chat_id: str
+    muted_kinds: list[str]
+    quiet_from: str | None
+    quiet_until: str | None
+
+
+@dataclass(frozen=True)
+class BroadcastFigures:
+    """Where a broadcast's delivery stands, counted from the outbox rows of its recipients."""
+
+    people: int
+    groups: int
+    delivered: int
+    pending: int
+    failed: int
+    blocked: int
+    # People (not groups) whose copy was delivered, and how many of them pressed 收到.
+    people_delivered: int
+    acked: int
+
+
+@dataclass(frozen=True)
+class AckShare:
+    """Acknowledgements of an urgent alert in one grid or building, among people who received it."""
+
+    key: str | None
+    delivered: int
+    acked: int

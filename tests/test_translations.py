@@ -31,10 +31,22 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
 from bot.i18n import MENU, Translator, catalog_paths, load_catalogs
+from handlers import broadcasts as broadcast_dialogue
 from handlers.community import DEFAULT_CATEGORIES, LANGUAGES
 from handlers.help import COMMANDS_BY_ROLE
 from handlers.report_hazard import FIELDS
+from handlers.services import broadcasts as broadcast_rules
+from handlers.services.attendance import REASON_PATROL, REASON_PATROL_VOIDED
 from handlers.services.reports import REASON_REPORT_RESOLVED
+from handlers.services.surveys import REASON_SURVEY
+from handlers.services.timebank import (
+    REASON_AWARD,
+    REASON_AWARD_REVOKED,
+    REASON_REDEMPTION_NO_STOCK,
+    REASON_REDEMPTION_REQUESTED,
+    REASON_REDEMPTION_RETURNED,
+    REASON_REPORT_USEFUL,
+)
 from storage import report_states
 from storage.ledger import REASON_ACCOUNTS_MERGED, REASON_REDEMPTION_APPROVED, REASON_REDEMPTION_REJECTED
 from storage.schema import REPORT_STATES, ROLES, URGENCIES
@@ -105,6 +117,15 @@ DYNAMIC_FAMILIES: dict[str, list[str]] = {
     "report.expected_": _string_args("report_hazard", "_wrong_input", 1),
     "help.command.": sorted({name for names in COMMANDS_BY_ROLE.values() for name in names}),
     "tier.": ["bronze", "silver", "gold"],
+    # ISO weekdays (handlers/services/patrols.py).
+    "patrol.weekday.": [str(day) for day in range(1, 8)],
+    # Broadcasts (handlers/services/broadcasts.py, handlers/broadcasts.py).
+    "broadcast.kind_": list(broadcast_rules.KINDS),
+    "broadcast.priority_": list(broadcast_rules.PRIORITIES),
+    "broadcast.message_": list(broadcast_rules.PRIORITIES),
+    "broadcast.audience_": list(broadcast_rules.AUDIENCES),
+    "broadcast.state_": ["scheduled", "sending", "sent", "cancelled"],
+    "broadcast.field_": list(broadcast_dialogue.FIELDS),
 }
 # Reasons of ledger entries: their keys are stored with the entry and rendered by /points.
 LEDGER_REASONS: dict[str, frozenset[str]] = {
@@ -112,6 +133,15 @@ LEDGER_REASONS: dict[str, frozenset[str]] = {
     REASON_REDEMPTION_APPROVED: frozenset(),
     REASON_REDEMPTION_REJECTED: frozenset(),
     REASON_ACCOUNTS_MERGED: frozenset(),
+    REASON_REPORT_USEFUL: frozenset({"ticket"}),
+    REASON_AWARD: frozenset({"reason"}),
+    REASON_AWARD_REVOKED: frozenset({"reason"}),
+    REASON_REDEMPTION_REQUESTED: frozenset({"reward"}),
+    REASON_REDEMPTION_RETURNED: frozenset({"reward", "reason"}),
+    REASON_REDEMPTION_NO_STOCK: frozenset({"reward"}),
+    REASON_PATROL: frozenset({"area", "minutes", "date"}),
+    REASON_PATROL_VOIDED: frozenset({"area", "date"}),
+    REASON_SURVEY: frozenset({"title"}),
 }
 # Parameters of keys whose call sites the scanner cannot read (the key or the
 # parameters are built in a variable). Keep in step with handlers/services/reports.py.

@@ -10,6 +10,7 @@ from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Choice, Reply, Text, Verbatim
 from handlers.report_views import ack_deadline, card, category_label, state_label, ticket_label
+from handlers.services import attendance, timebank
 from handlers.services.accounts import COMMANDERS, GRID_WORKER
 from storage import report_states as rs
 from storage.models import Report, User
@@ -61,6 +62,8 @@ async def submit(repos: Repos, community: Community, reporter: User, draft: Draf
         state=rs.SUBMITTED,
         created_at=now,
         updated_at=now,
+        # The patrol log: filed while checked in on a patrol, the report belongs to that shift.
+        patrol_shift_id=await attendance.current_shift_id(repos, reporter.id, now),
     )
     for position, media_id in enumerate(draft.photos):
         await repos.reports.add_photo(report.id, "before", position, media_id)
@@ -308,7 +311,9 @@ async def mark_duplicate(
     )
 
 
-async def rate(repos: Repos, reporter: User, report_id: int, rating: int, now: datetime) -> Report:
+async def rate(
+    repos: Repos, community: Community, reporter: User, report_id: int, rating: int, now: datetime
+) -> Report:
     report = await load(repos, report_id)
     if report.reporter_id != reporter.id:
         raise PermissionDenied()
@@ -318,7 +323,10 @@ async def rate(repos: Repos, reporter: User, report_id: int, rating: int, now: d
         raise DomainError("rating.already", ticket=ticket_label(report), rating=report.rating)
     if not await repos.reports.set_rating(report.id, rating, now):
         raise DomainError("rating.not_resolved")
-    return await load(repos, report.id)
+    rated = await load(repos, report.id)
+    # A rating of 4 or 5 says the tip was useful: points, once (the rating is stored once too).
+    await timebank.credit_useful_report(repos, community, rated, now)
+    return rated
 
 
 async def fire_reminder(repos: Repos, community: Community, report_id: int, now: datetime) -> None:

@@ -1,0 +1,870 @@
+"""Patrol shifts and series, volunteers, sign-up rules, the waiting list and reminders.
+
+Platform-free: every rule and permission check of patrols lives here, and the
+dialogues of handlers/patrols.py only turn buttons and typed answers into these
+calls. Times are stored in UTC; what people type and what a series repeats are
+wall-clock times in the community's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from icalendar import Alarm, Calendar, Event
+
+from handlers import choices, notify
+from handlers.clock import Clock
+from handlers.community import Community, GeoPoint
+from handlers.errors import DomainError, PermissionDenied, StaleAction
+from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
+from handlers.services import accounts, attendance
+from storage.models import PatrolSeries, PatrolShift, PatrolSignup, Schedule, User
+from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
+from storage.repositories import Repos
+
+GENERATE = "patrol_generate"
+REMIND = "patrol_remind"
+UNDERSTAFFED = "patrol_understaffed"
+
+AREA_MAX_CHARS = 64
+MAX_VOLUNTEERS = 50
+# How far ahead a shift may be planned; further is more likely a typo than a plan.
+MAX_DAYS_AHEAD = 180
+# Series are extended once a day, shortly after local midnight.
+GENERATE_AT = time(0, 10)
+# Who may sign up without asking: staff, and residents who became volunteers.
+CAN_PATROL = frozenset({accounts.VOLUNTEER, *accounts.STAFF})
+
+DAILY = "1234567"
+WEEKDAYS = "12345"
+REPEATS = ("once", "daily", "weekly", "weekdays")
+
+_RANGE_SEP = r"\s*(?:-|–|—|−|~|至|到)\s*"
+_TIME_RANGE_RE = re.compile(rf"^(\d{{1,2}})(?:[:.]?(\d{{2}}))?{_RANGE_SEP}(\d{{1,2}})(?:[:.]?(\d{{2}}))?$")
+_SIZE_RE = re.compile(rf"^(\d{{1,3}})(?:{_RANGE_SEP}(\d{{1,3}}))?\s*(?:人|名|people|persons)?$")
+_DATE_RE = re.compile(
+    r"^(?:(?P<year>\d{4})\s*[-/.年]\s*)?(?P<month>\d{1,2})\s*[-/.月]\s*(?P<day>\d{1,2})\s*[日号號]?$"
+)
+_RELATIVE_DAYS = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2, "後天": 2}
+
+
+# --- time in the community's zone ------------------------------------------------------
+
+
+def local_day(moment: datetime, tz: tzinfo) -> date:
+    return moment.astimezone(tz).date()
+
+
+def at_local(day: date, clock: time, tz: tzinfo) -> datetime:
+    """The UTC moment of a wall-clock time on a local date.
+
+    zoneinfo resolves the offset for that very date (DST included); a time that a
+    clock change skips lands just after the gap, one repeated lands on its first pass.
+    """
+    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
+
+
+def hhmm(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+# --- what people type --------------------------------------------------------------------
+
+
+def _normalised(text: str) -> str:
+    # NFKC folds what Chinese input methods type (２０：００, －, ～) to ASCII.
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def parse_date(text: str, today: date) -> date:
+    """A date typed like 2026-11-28, 11-28, 11/28, 11月28日 or 明天; a year-less date means the next one."""
+    value = _normalised(text)
+    if value in _RELATIVE_DAYS:
+        day = today + timedelta(days=_RELATIVE_DAYS[value])
+    else:
+        match = _DATE_RE.match(value)
+        if match is None:
+            raise DomainError("patrol.new.bad_date")
+        month, day_of_month = int(match["month"]), int(match["day"])
+        try:
+            if match["year"]:
+                day = date(int(match["year"]), month, day_of_month)
+            else:
+                day = date(today.year, month, day_of_month)
+                if day < today:
+                    day = date(today.year + 1, month, day_of_month)
+        except ValueError:
+            raise DomainError("patrol.new.bad_date") from None
+    check_day(day, today)
+    return day
+
+
+def check_day(day: date, today: date) -> None:
+    if day < today:
+        raise DomainError("patrol.new.date_past")
+    if day > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise DomainError("patrol.new.date_too_far", days=MAX_DAYS_AHEAD)
+
+
+def parse_time_range(text: str) -> tuple[time, time]:
+    """Start and end typed like 19:00-21:00, 19:00–21:00, 1900-2100 or 7-9, on the same day."""
+    match = _TIME_RANGE_RE.match(_normalised(text))
+    if match is None:
+        raise DomainError("patrol.new.bad_time")
+    start_h, start_m, end_h, end_m = (int(part or 0) for part in match.groups())
+    if start_h > 23 or end_h > 23 or start_m > 59 or end_m > 59:
+        raise DomainError("patrol.new.bad_time")
+    start, end = time(start_h, start_m), time(end_h, end_m)
+    if end <= start:
+        raise DomainError("patrol.new.end_before_start")
+    return start, end
+
+
+def parse_places(text: str) -> tuple[int | None, int]:
+    """Minimum and maximum volunteers typed like 2-6, or just a number (the minimum is then None)."""
+    match = _SIZE_RE.match(_normalised(text))
+    if match is None:
+        raise DomainError("patrol.new.bad_size", max=MAX_VOLUNTEERS)
+    if match[2] is None:
+        return None, int(match[1])
+    return int(match[1]), int(match[2])
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Minimum and maximum volunteers of a new shift: 2-6, or 4 for exactly four."""
+    low, high = parse_places(text)
+    low = high if low is None else low
+    check_size(low, high)
+    return low, high
+
+
+def check_size(low: int, high: int) -> None:
+    if not (0 <= low <= high and 1 <= high <= MAX_VOLUNTEERS):
+        raise DomainError("patrol.new.bad_size", max=MAX_VOLUNTEERS)
+
+
+def weekdays_for(repeat: str, day: date) -> str | None:
+    """The ISO weekdays a series repeats on, or None for a single shift."""
+    if repeat == "daily":
+        return DAILY
+    if repeat == "weekdays":
+        return WEEKDAYS
+    if repeat == "weekly":
+        return str(day.isoweekday())
+    return None
+
+
+# --- how a shift is shown ----------------------------------------------------------------
+
+
+def weekday_label(day: date) -> Text:
+    return Text(f"patrol.weekday.{day.isoweekday()}")
+
+
+def repeat_label(weekdays: str | None) -> Text:
+    if weekdays is None:
+        return Text("patrol.repeat.once")
+    if weekdays == DAILY:
+        return Text("patrol.repeat.daily")
+    if weekdays == WEEKDAYS:
+        return Text("patrol.repeat.weekdays")
+    if len(weekdays) == 1:
+        return Text("patrol.repeat.weekly", {"weekday": Text(f"patrol.weekday.{weekdays}")})
+    # Only the four forms above are offered by /newpatrol; anything else was set up by hand.
+    return Text("patrol.repeat.custom", {"days": ",".join(weekdays)})
+
+
+def meeting_label(label: str | None, lat: float, lon: float) -> Text:
+    if label:
+        return Text("patrol.meeting_named", {"place": Verbatim(label)})
+    return Text("patrol.meeting_pin", {"lat": f"{lat:.5f}", "lon": f"{lon:.5f}"})
+
+
+def shift_params(community: Community, shift: PatrolShift) -> dict[str, Any]:
+    """What every message about a shift says: when (local weekday, start, end), where, meeting point."""
+    tz = community.tz
+    return {
+        "when": When(shift.starts_at),
+        "end": hhmm(shift.ends_at.astimezone(tz).time()),
+        "weekday": weekday_label(local_day(shift.starts_at, tz)),
+        "area": Verbatim(shift.area),
+        "meeting": meeting_label(shift.meeting_label, shift.meeting_lat, shift.meeting_lon),
+    }
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+
+def can_manage(user: User) -> bool:
+    return user.role in accounts.COMMANDERS
+
+
+def _require_manager(user: User) -> None:
+    if not can_manage(user):
+        raise PermissionDenied()
+
+
+# --- creating shifts and series ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What /newpatrol collected: one shift, or a series when `weekdays` is set."""
+
+    area: str
+    day: date
+    start: time
+    end: time
+    meeting_lat: float
+    meeting_lon: float
+    meeting_label: str | None
+    min_volunteers: int
+    max_volunteers: int
+    leader_id: int | None
+    weekdays: str | None
+
+
+@dataclass(frozen=True)
+class Created:
+    shifts: list[PatrolShift]
+    series: PatrolSeries | None = None
+
+
+async def create(repos: Repos, community: Community, actor: User, plan: Plan, now: datetime) -> Created:
+    """Create a single shift, or a series and its shifts for the days ahead."""
+    _require_manager(actor)
+    area = plan.area.strip()[:AREA_MAX_CHARS]
+    if not area:
+        raise DomainError("patrol.new.need_area")
+    tz = community.tz
+    check_day(plan.day, local_day(now, tz))
+    if plan.end <= plan.start:
+        raise DomainError("patrol.new.end_before_start")
+    if at_local(plan.day, plan.start, tz) <= now:
+        raise DomainError("patrol.new.time_past")
+    check_size(plan.min_volunteers, plan.max_volunteers)
+    if not community.is_inside(GeoPoint(lat=plan.meeting_lat, lon=plan.meeting_lon)):
+        raise DomainError("patrol.new.meeting_outside", community=community.name)
+    common = {
+        "area": area,
+        "meeting_lat": plan.meeting_lat,
+        "meeting_lon": plan.meeting_lon,
+        "meeting_label": plan.meeting_label,
+        "min_volunteers": plan.min_volunteers,
+        "max_volunteers": plan.max_volunteers,
+        "leader_id": plan.leader_id,
+        "created_by": actor.id,
+    }
+    if plan.weekdays is None:
+        shift = await _add_shift(
+            repos,
+            community,
+            now,
+            series_id=None,
+            starts_at=at_local(plan.day, plan.start, tz),
+            ends_at=at_local(plan.day, plan.end, tz),
+            **common,
+        )
+        assert shift is not None  # only shifts of a series can already exist
+        return Created([shift])
+    series = await repos.patrols.create_series(
+        now,
+        weekdays=plan.weekdays,
+        start_time=hhmm(plan.start),
+        end_time=hhmm(plan.end),
+        # Generation continues from the day after this, so the series starts on the chosen date.
+        generated_until=(plan.day - timedelta(days=1)).isoformat(),
+        **common,
+    )
+    return Created(await generate(repos, community, series, now), series)
+
+
+async def _add_shift(repos: Repos, community: Community, now: datetime, **values: Any) -> PatrolShift | None:
+    shift = await repos.patrols.add_shift(now, **values)
+    if shift is not None:
+        await arm_reminders(repos, community, shift, now)
+        await attendance.arm_close(repos, shift)
+    return shift
+
+
+async def generate(
+    repos: Repos, community: Community, series: PatrolSeries, now: datetime
+) -> list[PatrolShift]:
+    """The series' missing shifts up to `generate_days_ahead` days from today; safe to run again and again."""
+    if not series.active:
+        return []
+    tz = community.tz
+    today = local_day(now, tz)
+    first = today
+    if series.generated_until is not None:
+        first = max(today, date.fromisoformat(series.generated_until) + timedelta(days=1))
+    last = today + timedelta(days=community.patrols.generate_days_ahead - 1)
+    start, end = parse_hhmm(series.start_time), parse_hhmm(series.end_time)
+    created: list[PatrolShift] = []
+    day = first
+    while day <= last:
+        starts_at = at_local(day, start, tz)
+        if str(day.isoweekday()) in series.weekdays and starts_at > now:
+            shift = await _add_shift(
+                repos,
+                community,
+                now,
+                series_id=series.id,
+                area=series.area,
+                starts_at=starts_at,
+                ends_at=at_local(day, end, tz),
+                meeting_lat=series.meeting_lat,
+                meeting_lon=series.meeting_lon,
+                meeting_label=series.meeting_label,
+                min_volunteers=series.min_volunteers,
+                max_volunteers=series.max_volunteers,
+                leader_id=series.leader_id,
+                created_by=series.created_by,
+            )
+            if shift is not None:
+                created.append(shift)
+        day += timedelta(days=1)
+    if first <= last:
+        await repos.patrols.mark_generated(series.id, last.isoformat())
+    return created
+
+
+async def generate_all(repos: Repos, community: Community, now: datetime) -> int:
+    total = 0
+    for series in await repos.patrols.active_series():
+        total += len(await generate(repos, community, series, now))
+    return total
+
+
+async def _arm_next_generation(repos: Repos, community: Community, now: datetime) -> None:
+    tomorrow = local_day(now, community.tz) + timedelta(days=1)
+    ref = tomorrow.isoformat()
+    # Arming an existing row would make one that fired fire again; leave it alone.
+    if await repos.schedules.get(GENERATE, ref) is None:
+        await repos.schedules.arm(GENERATE, ref, at_local(tomorrow, GENERATE_AT, community.tz))
+
+
+async def on_start(repos: Repos, community: Community, now: datetime) -> None:
+    """Catch up on generation (the bot may have been down) and arm tomorrow's run."""
+    await generate_all(repos, community, now)
+    await _arm_next_generation(repos, community, now)
+
+
+async def fire_generate(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
+    now = clock.now()
+    await generate_all(repos, community, now)
+    await _arm_next_generation(repos, community, now)
+
+
+# --- reminders -----------------------------------------------------------------------------
+
+
+def _reminder_ref(shift_id: int, hours: float) -> str:
+    return f"{shift_id}:{hours:g}"
+
+
+async def arm_reminders(repos: Repos, community: Community, shift: PatrolShift, now: datetime) -> None:
+    """(Re-)arm the reminders of a shift for its current start; ones already past are dropped."""
+    rules = community.patrols
+    for hours in rules.reminder_hours:
+        ref = _reminder_ref(shift.id, hours)
+        due = shift.starts_at - timedelta(hours=hours)
+        if due > now:
+            await repos.schedules.arm(REMIND, ref, due)
+        else:
+            await repos.schedules.cancel(REMIND, ref)
+    warn_at = shift.starts_at - timedelta(hours=rules.understaffed_warning_hours)
+    if warn_at > now:
+        await repos.schedules.arm(UNDERSTAFFED, str(shift.id), warn_at)
+    else:
+        await repos.schedules.cancel(UNDERSTAFFED, str(shift.id))
+
+
+async def _disarm(repos: Repos, community: Community, shift_id: int) -> None:
+    for hours in community.patrols.reminder_hours:
+        await repos.schedules.cancel(REMIND, _reminder_ref(shift_id, hours))
+    await repos.schedules.cancel(UNDERSTAFFED, str(shift_id))
+    await attendance.disarm_close(repos, shift_id)
+
+
+async def fire_reminder(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
+    now = clock.now()
+    shift_id, _, _hours = schedule.ref.partition(":")
+    shift = await repos.patrols.shift(int(shift_id))
+    if shift is None or shift.state != SCHEDULED or shift.starts_at <= now:
+        return
+    # Once it is too late to cancel, the reminder says whom to tell instead.
+    late = shift.starts_at - now <= timedelta(hours=community.patrols.cancel_hours_before)
+    key = "patrol.reminder.soon" if late else "patrol.reminder.ahead"
+    signups = await repos.patrols.signups(shift.id, (CONFIRMED,))
+    people = await repos.users.many([s.user_id for s in signups])
+    contact = await _contact(repos, shift)
+    for signup in signups:
+        user = people.get(signup.user_id)
+        if user is not None:
+            text = Text(key, {**shift_params(community, shift), "contact": contact})
+            await notify.to_user(repos, community, user, Reply(text), now)
+
+
+async def fire_understaffed(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
+    now = clock.now()
+    shift = await repos.patrols.shift(int(schedule.ref))
+    if shift is None or shift.state != SCHEDULED or shift.starts_at <= now:
+        return
+    taken = (await repos.patrols.taken([shift.id])).get(shift.id, 0)
+    if taken >= shift.min_volunteers:
+        return
+    text = Text(
+        "patrol.police.understaffed",
+        {**shift_params(community, shift), "taken": taken, "min": shift.min_volunteers},
+    )
+    await notify.to_police_groups(repos, community, Reply(text), now)
+
+
+# --- signing up ----------------------------------------------------------------------------
+
+
+class ShiftFull(DomainError):
+    """Every place is taken; the waiting list is open."""
+
+    def __init__(self) -> None:
+        super().__init__("patrol.full")
+
+
+@dataclass(frozen=True)
+class Joined:
+    shift: PatrolShift
+    signup: PatrolSignup
+    # 0 with a place, else the place on the waiting list.
+    position: int
+
+
+async def _open_shift(repos: Repos, shift_id: int, now: datetime) -> PatrolShift:
+    """The shift, locked for counting places, if it has not been cancelled or started."""
+    shift = await repos.patrols.shift(shift_id, lock=True)
+    if shift is None:
+        raise StaleAction()
+    if shift.state != SCHEDULED:
+        raise DomainError("patrol.shift_cancelled")
+    if shift.starts_at <= now:
+        raise DomainError("patrol.shift_started")
+    return shift
+
+
+async def _contact(repos: Repos, shift: PatrolShift) -> Text:
+    """Whom to tell about a change of plan at short notice: the leader, or the community police."""
+    leader = await repos.users.get(shift.leader_id) if shift.leader_id else None
+    if leader is None:
+        return Text("patrol.contact_police")
+    return Text("patrol.contact_leader", {"name": Verbatim(leader.display_name)})
+
+
+async def no_show_count(repos: Repos, user: User) -> int:
+    return await repos.patrols.no_shows(user.id, user.no_shows_forgiven_at)
+
+
+async def ban_check(repos: Repos, community: Community, user_id: int, now: datetime) -> bool:
+    """True if this person may not sign up: too many no-shows since police last forgave them."""
+    user = await repos.users.get(user_id)
+    if user is None:
+        return False
+    return await no_show_count(repos, user) >= community.patrols.no_show_ban_after
+
+
+async def join(
+    repos: Repos, community: Community, user: User, shift_id: int, now: datetime, *, waiting_ok: bool
+) -> Joined:
+    """Take a place, or (with `waiting_ok`) join the waiting list when every place is taken."""
+    if user.role not in CAN_PATROL:
+        raise DomainError("patrol.volunteer_first")
+    shift = await _open_shift(repos, shift_id, now)
+    closes_at = shift.starts_at - timedelta(minutes=community.patrols.signup_closes_minutes)
+    if now > closes_at:
+        raise DomainError("patrol.signup_closed", minutes=community.patrols.signup_closes_minutes)
+    existing = await repos.patrols.signup(shift.id, user.id)
+    if existing is not None and existing.state == CONFIRMED:
+        raise DomainError("patrol.already_signed_up")
+    if existing is not None and existing.state == WAITING:
+        position = await repos.patrols.waiting_position(existing)
+        raise DomainError("patrol.already_waiting", position=position)
+    strikes = await no_show_count(repos, user)
+    if strikes >= community.patrols.no_show_ban_after:
+        raise DomainError("patrol.banned", count=strikes)
+    clash = await repos.patrols.overlapping(user.id, shift.starts_at, shift.ends_at, shift.id)
+    if clash is not None:
+        raise DomainError("patrol.overlap", **shift_params(community, clash))
+    # The shift row is locked, so nobody else counts (or takes) a place until we commit.
+    taken = (await repos.patrols.taken([shift.id])).get(shift.id, 0)
+    if taken < shift.max_volunteers:
+        signup = await repos.patrols.put_signup(shift.id, user.id, CONFIRMED, now)
+        return Joined(shift, signup, 0)
+    if not waiting_ok:
+        raise ShiftFull()
+    signup = await repos.patrols.put_signup(shift.id, user.id, WAITING, now)
+    return Joined(shift, signup, await repos.patrols.waiting_position(signup))
+
+
+async def leave(
+    repos: Repos, community: Community, user: User, shift_id: int, now: datetime
+) -> tuple[PatrolShift, str]:
+    """Withdraw a sign-up; a freed place goes to the first suitable person on the waiting list.
+
+    Returns the shift and what the sign-up was (confirmed or waiting).
+    """
+    shift = await _open_shift(repos, shift_id, now)
+    signup = await repos.patrols.signup(shift.id, user.id)
+    if signup is None or signup.state == CANCELLED:
+        raise DomainError("patrol.not_signed_up")
+    if signup.state == WAITING:
+        # Leaving the waiting list frees nobody's plans: allowed until the start.
+        await repos.patrols.move_signup(signup.id, WAITING, CANCELLED, now)
+        return shift, WAITING
+    hours = community.patrols.cancel_hours_before
+    if shift.starts_at - now < timedelta(hours=hours):
+        raise DomainError("patrol.cancel_too_late", hours=hours, contact=await _contact(repos, shift))
+    await repos.patrols.move_signup(signup.id, CONFIRMED, CANCELLED, now)
+    await promote(repos, community, shift, now)
+    return shift, CONFIRMED
+
+
+async def promote(repos: Repos, community: Community, shift: PatrolShift, now: datetime) -> list[int]:
+    """Fill free places from the waiting list, first come first served; the promoted are told.
+
+    Someone who meanwhile holds an overlapping shift, or is banned, keeps waiting.
+    """
+    free = shift.max_volunteers - (await repos.patrols.taken([shift.id])).get(shift.id, 0)
+    promoted: list[int] = []
+    if free <= 0:
+        return promoted
+    for signup in await repos.patrols.signups(shift.id, (WAITING,)):
+        if len(promoted) >= free:
+            break
+        if await repos.patrols.overlapping(signup.user_id, shift.starts_at, shift.ends_at, shift.id):
+            continue
+        if await ban_check(repos, community, signup.user_id, now):
+            continue
+        if await repos.patrols.move_signup(signup.id, WAITING, CONFIRMED, now):
+            promoted.append(signup.user_id)
+    people = await repos.users.many(promoted) if promoted else {}
+    for user_id in promoted:
+        if user_id in people:
+            text = Text("patrol.notify.promoted", shift_params(community, shift))
+            await notify.to_user(repos, community, people[user_id], Reply(text), now)
+    return promoted
+
+
+# --- what people see ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    shift: PatrolShift
+    taken: int
+    # The viewer's sign-up state (confirmed/waiting) and waiting-list place, if any.
+    mine: str | None
+    position: int
+
+
+LIST_DAYS = 14
+LIST_MAX = 10
+
+
+async def upcoming(repos: Repos, user: User, now: datetime) -> list[Listed]:
+    """Scheduled shifts of the next two weeks, soonest first, with places taken and the viewer's part."""
+    shifts = await repos.patrols.upcoming(now, now + timedelta(days=LIST_DAYS), LIST_MAX)
+    taken = await repos.patrols.taken([s.id for s in shifts]) if shifts else {}
+    mine = {signup.shift_id: signup for signup, _shift in await repos.patrols.of_user(user.id, now, 50)}
+    listed = []
+    for shift in shifts:
+        signup = mine.get(shift.id)
+        position = await repos.patrols.waiting_position(signup) if signup and signup.state == WAITING else 0
+        listed.append(Listed(shift, taken.get(shift.id, 0), signup.state if signup else None, position))
+    return listed
+
+
+async def my_shifts(repos: Repos, user: User, now: datetime) -> list[Listed]:
+    """The person's shifts not over yet, confirmed and waiting, soonest first."""
+    found = await repos.patrols.of_user(user.id, now)
+    taken = await repos.patrols.taken([shift.id for _signup, shift in found]) if found else {}
+    listed = []
+    for signup, shift in found:
+        position = await repos.patrols.waiting_position(signup) if signup.state == WAITING else 0
+        listed.append(Listed(shift, taken.get(shift.id, 0), signup.state, position))
+    return listed
+
+
+def calendar(community: Community, shifts: Sequence[PatrolShift], now: datetime) -> bytes:
+    """An iCalendar file of these shifts, each with a reminder an hour before.
+
+    UIDs are stable per shift, so importing a newer file updates events instead of doubling them.
+    """
+    cal = Calendar()
+    cal.add("prodid", "-//Shouwang//patrols//")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", community.name)
+    for shift in shifts:
+        summary = f"{community.name} · {shift.area}"
+        event = Event()
+        event.add("uid", f"patrol-{shift.id}@shouwang")
+        event.add("dtstamp", now)
+        event.add("dtstart", shift.starts_at)
+        event.add("dtend", shift.ends_at)
+        event.add("summary", summary)
+        event.add("location", shift.meeting_label or f"{shift.meeting_lat:.5f}, {shift.meeting_lon:.5f}")
+        event.add("geo", (shift.meeting_lat, shift.meeting_lon))
+        alarm = Alarm()
+        alarm.add("action", "DISPLAY")
+        alarm.add("description", summary)
+        alarm.add("trigger", timedelta(hours=-1))
+        event.add_component(alarm)
+        cal.add_component(event)
+    return cal.to_ical()
+
+
+async def roster(repos: Repos, shift: PatrolShift) -> tuple[list[User], list[User]]:
+    """Who holds a place, and who waits (in order)."""
+    signups = await repos.patrols.signups(shift.id)
+    people = await repos.users.many([s.user_id for s in signups]) if signups else {}
+    confirmed = [people[s.user_id] for s in signups if s.state == CONFIRMED and s.user_id in people]
+    waiting = [people[s.user_id] for s in signups if s.state == WAITING and s.user_id in people]
+    return confirmed, waiting
+
+
+# --- police: editing, cancelling, stopping --------------------------------------------------
+
+
+async def _tell_everyone(
+    repos: Repos,
+    community: Community,
+    shift: PatrolShift,
+    text: Text,
+    now: datetime,
+    *,
+    actor: User,
+    skip: Sequence[int] = (),
+) -> int:
+    """Tell everyone signed up (and the leader) about a change; returns how many were told."""
+    recipients = [s.user_id for s in await repos.patrols.signups(shift.id)]
+    if shift.leader_id is not None and shift.leader_id not in recipients:
+        recipients.append(shift.leader_id)
+    recipients = [uid for uid in recipients if uid not in skip and uid != actor.id]
+    people = await repos.users.many(recipients) if recipients else {}
+    told = 0
+    for user_id in recipients:
+        if user_id in people and await notify.to_user(repos, community, people[user_id], Reply(text), now):
+            told += 1
+    return told
+
+
+async def managed_shift(repos: Repos, actor: User, shift_id: int, now: datetime) -> PatrolShift:
+    _require_manager(actor)
+    return await _open_shift(repos, shift_id, now)
+
+
+async def retime(
+    repos: Repos, community: Community, actor: User, shift_id: int, start: time, end: time, now: datetime
+) -> PatrolShift | None:
+    """Move a shift to new hours on its day; everyone signed up is told. None if nothing changed."""
+    shift = await managed_shift(repos, actor, shift_id, now)
+    tz = community.tz
+    day = local_day(shift.starts_at, tz)
+    if end <= start:
+        raise DomainError("patrol.new.end_before_start")
+    starts_at, ends_at = at_local(day, start, tz), at_local(day, end, tz)
+    if starts_at <= now:
+        raise DomainError("patrol.new.time_past")
+    if (starts_at, ends_at) == (shift.starts_at, shift.ends_at):
+        return None
+    if shift.series_id is not None and starts_at != shift.starts_at:
+        other = await repos.patrols.series_shift_at(shift.series_id, starts_at)
+        if other is not None:
+            raise DomainError("patrol.edit.clash")
+    old = shift
+    shift = await repos.patrols.update_shift(shift.id, now, starts_at=starts_at, ends_at=ends_at)
+    await arm_reminders(repos, community, shift, now)
+    await attendance.arm_close(repos, shift)
+    text = Text(
+        "patrol.notify.retimed",
+        {
+            **shift_params(community, shift),
+            "old": When(old.starts_at),
+            "old_end": hhmm(old.ends_at.astimezone(tz).time()),
+        },
+    )
+    await _tell_everyone(repos, community, shift, text, now, actor=actor)
+    return shift
+
+
+async def resize(
+    repos: Repos,
+    community: Community,
+    actor: User,
+    shift_id: int,
+    low: int | None,
+    high: int,
+    now: datetime,
+) -> tuple[PatrolShift, list[int]]:
+    """Change the places (and, if given, the minimum); more places are filled from the waiting list."""
+    shift = await managed_shift(repos, actor, shift_id, now)
+    low = min(shift.min_volunteers, high) if low is None else low
+    check_size(low, high)
+    taken = (await repos.patrols.taken([shift.id])).get(shift.id, 0)
+    if high < taken:
+        raise DomainError("patrol.edit.below_taken", taken=taken)
+    shift = await repos.patrols.update_shift(shift.id, now, min_volunteers=low, max_volunteers=high)
+    promoted = await promote(repos, community, shift, now)
+    text = Text(
+        "patrol.notify.resized",
+        {**shift_params(community, shift), "min": shift.min_volunteers, "max": shift.max_volunteers},
+    )
+    await _tell_everyone(repos, community, shift, text, now, actor=actor, skip=promoted)
+    return shift, promoted
+
+
+async def _cancel(repos: Repos, community: Community, shift: PatrolShift, now: datetime) -> list[int]:
+    """Cancel one shift and its schedules; the people who were on it (not told here)."""
+    if not await repos.patrols.cancel_shift(shift.id, now):
+        return []
+    await _disarm(repos, community, shift.id)
+    people = [s.user_id for s in await repos.patrols.signups(shift.id)]
+    if shift.leader_id is not None and shift.leader_id not in people:
+        people.append(shift.leader_id)
+    return people
+
+
+async def cancel_shift(
+    repos: Repos, community: Community, actor: User, shift_id: int, now: datetime
+) -> tuple[PatrolShift, int]:
+    """Cancel a shift that has not started; everyone signed up is told. Returns it and how many were told."""
+    shift = await managed_shift(repos, actor, shift_id, now)
+    text = Text("patrol.notify.cancelled", shift_params(community, shift))
+    told = await _tell_everyone(repos, community, shift, text, now, actor=actor)
+    await _cancel(repos, community, shift, now)
+    return shift, told
+
+
+async def stop_series(
+    repos: Repos, community: Community, actor: User, series_id: int, now: datetime
+) -> tuple[PatrolSeries, int]:
+    """Stop a series and cancel its shifts yet to start; each person is told once, with every shift."""
+    _require_manager(actor)
+    series = await repos.patrols.series(series_id)
+    if series is None:
+        raise StaleAction()
+    if not await repos.patrols.stop_series(series_id):
+        raise DomainError("patrol.series_already_stopped")
+    affected: dict[int, list[PatrolShift]] = {}
+    cancelled = 0
+    for shift in await repos.patrols.future_of_series(series_id, now):
+        locked = await repos.patrols.shift(shift.id, lock=True)
+        assert locked is not None
+        for user_id in await _cancel(repos, community, locked, now):
+            affected.setdefault(user_id, []).append(locked)
+        cancelled += 1
+    people = await repos.users.many(list(affected)) if affected else {}
+    for user_id, shifts in affected.items():
+        if user_id == actor.id or user_id not in people:
+            continue
+        lines = Lines(tuple(Text("patrol.notify.series_line", shift_params(community, s)) for s in shifts))
+        text = Text("patrol.notify.series_stopped", {"area": Verbatim(series.area), "lines": lines})
+        await notify.to_user(repos, community, people[user_id], Reply(text), now)
+    return series, cancelled
+
+
+# --- no-shows and bans ----------------------------------------------------------------------
+
+
+def lift_ban_choice(user_id: int) -> Choice:
+    return Choice(Text("patrol.button.lift_ban"), action=choices.encode("pat", "unban", user_id))
+
+
+async def announce_ban_if_reached(
+    repos: Repos, community: Community, user_id: int, now: datetime, newly: int = 1
+) -> bool:
+    """Call after marking `newly` no-shows of this person: if that reached the ban, tell them and the police.
+
+    True if the ban was announced. Told once: only the marking that crosses the line announces.
+    """
+    user = await repos.users.get(user_id)
+    if user is None:
+        return False
+    count = await no_show_count(repos, user)
+    limit = community.patrols.no_show_ban_after
+    if not count - newly < limit <= count:
+        return False
+    await notify.to_user(repos, community, user, Reply(Text("patrol.notify.banned", {"count": count})), now)
+    card = Text("patrol.police.banned", {"name": Verbatim(user.display_name), "count": count})
+    await notify.to_police_groups(repos, community, Reply(card, ((lift_ban_choice(user.id),),)), now)
+    return True
+
+
+async def lift_ban(repos: Repos, community: Community, actor: User, user_id: int, now: datetime) -> User:
+    """Police forgive someone's no-shows so far; they may sign up again and are told so."""
+    _require_manager(actor)
+    user = await repos.users.get(user_id)
+    if user is None:
+        raise StaleAction()
+    if not await ban_check(repos, community, user_id, now):
+        raise DomainError("patrol.not_banned", name=Verbatim(user.display_name))
+    await repos.users.update(user_id, no_shows_forgiven_at=now)
+    await notify.to_user(repos, community, user, Reply(Text("patrol.notify.unbanned")), now)
+    return user
+
+
+# --- becoming a volunteer -------------------------------------------------------------------
+
+
+async def volunteer(repos: Repos, community: Community, user: User, now: datetime) -> str:
+    """A resident becomes a volunteer, or asks police to approve it. Returns the key of the outcome."""
+    if user.role == accounts.VOLUNTEER:
+        return "patrol.volunteer.already"
+    if user.role in accounts.STAFF:
+        return "patrol.volunteer.staff"
+    if not community.patrols.volunteer_approval:
+        await repos.users.update(user.id, role=accounts.VOLUNTEER)
+        return "patrol.volunteer.welcome"
+    if not await repos.patrols.request_volunteer(user.id, now):
+        return "patrol.volunteer.pending"
+    grid = community.grid(user.grid_key) if user.grid_key else None
+    card = Text(
+        "patrol.police.volunteer_request",
+        {
+            "name": Verbatim(user.display_name),
+            "building": Verbatim(user.building or "-"),
+            "grid": Verbatim(grid.name) if grid else Text("patrol.no_grid"),
+        },
+    )
+    row = (
+        Choice(Text("patrol.button.approve"), action=choices.encode("pat", "vok", user.id)),
+        Choice(Text("patrol.button.reject"), action=choices.encode("pat", "vno", user.id)),
+    )
+    await notify.to_police_groups(repos, community, Reply(card, (row,)), now)
+    return "patrol.volunteer.requested"
+
+
+async def decide_volunteer(
+    repos: Repos, community: Community, actor: User, user_id: int, approved: bool, now: datetime
+) -> User:
+    """Police approve or reject a request to volunteer; the person is told."""
+    _require_manager(actor)
+    user = await repos.users.get(user_id)
+    if user is None or await repos.patrols.volunteer_request(user_id) is None:
+        raise StaleAction()
+    if not await repos.patrols.decide_volunteer(user_id, approved, actor.id, now):
+        raise DomainError("patrol.volunteer.decided_already", name=Verbatim(user.display_name))
+    # Someone made staff meanwhile keeps the more trusted role.
+    if approved and user.role == accounts.RESIDENT:
+        await repos.users.update(user_id, role=accounts.VOLUNTEER)
+    key = "patrol.volunteer.approved" if approved else "patrol.volunteer.rejected"
+    await notify.to_user(repos, community, user, Reply(Text(key)), now)
+    return user
