@@ -1,7 +1,292 @@
-"""Surveys: see issue 5 (work in progress)."""
+"""/survey (police, admins): title → questions (text, then scale or choices) → audience → sample → confirm;
+residents answering with buttons; /surveys: results per grid with the response rate, and Close.
+
+The rules live in handlers/services/surveys.py.
+"""
 
 from __future__ import annotations
 
+from handlers import choices, conversation
+from handlers.context import Ctx
+from handlers.conversation import END, Flow, Step
+from handlers.errors import DomainError, StaleAction
+from handlers.messages import Choice, Lines, Reply, Text, Verbatim
 from handlers.registry import Feature
+from handlers.services import accounts
+from handlers.services import surveys as rules
 
-FEATURE = Feature(name="surveys")
+# Buttons of the dialogue; answers and Close are rules.ACTION, which works outside the dialogue too.
+FLOW_ACTION = "svf"
+
+
+def _pressed(ctx: Ctx, verb: str) -> str | None:
+    """The argument of a dialogue button of kind `verb`, if that is what was pressed."""
+    parts = choices.decode(ctx.inp.action)
+    if parts and len(parts) == 3 and parts[0] == FLOW_ACTION and parts[1] == verb:
+        return parts[2]
+    return None
+
+
+def _button(key: str, verb: str, arg: str | int, **params: object) -> Choice:
+    return Choice(Text(key, dict(params)), action=choices.encode(FLOW_ACTION, verb, arg))
+
+
+def _use_buttons(ctx: Ctx) -> None:
+    ctx.say("error.stale_button" if ctx.inp.action else "survey.use_buttons")
+
+
+def _number(ctx: Ctx) -> int:
+    """The number of the question being written."""
+    return len(ctx.data.get("questions", [])) + 1
+
+
+async def start(ctx: Ctx) -> None:
+    rules.require_commander(ctx.user)
+    await conversation.begin(ctx, FLOW, "title", {"questions": []})
+
+
+async def ask_title(ctx: Ctx) -> None:
+    ctx.say("survey.ask_title", max=rules.TITLE_MAX_CHARS)
+
+
+async def handle_title(ctx: Ctx) -> str | None:
+    if ctx.inp.action:
+        _use_buttons(ctx)
+        return "title"
+    title = ctx.short_answer(rules.TITLE_MAX_CHARS, "survey.need_text")
+    if title is None:
+        return "title"
+    ctx.data["title"] = title
+    return "question"
+
+
+async def ask_question(ctx: Ctx) -> None:
+    ctx.say("survey.ask_question", number=_number(ctx), max=rules.QUESTION_MAX_CHARS)
+
+
+async def handle_question(ctx: Ctx) -> str | None:
+    if ctx.inp.action:
+        _use_buttons(ctx)
+        return "question"
+    text = ctx.short_answer(rules.QUESTION_MAX_CHARS, "survey.need_text")
+    if text is None:
+        return "question"
+    ctx.data["pending"] = text
+    return "type"
+
+
+async def ask_type(ctx: Ctx) -> None:
+    row = (
+        _button("survey.button_scale", "type", rules.SCALE),
+        _button("survey.button_choices", "type", rules.CHOICE),
+    )
+    ctx.say("survey.ask_type", choices=(row,), number=_number(ctx))
+
+
+async def handle_type(ctx: Ctx) -> str | None:
+    kind = _pressed(ctx, "type")
+    if kind == rules.SCALE:
+        ctx.data["questions"].append({"text": ctx.data.pop("pending"), "type": rules.SCALE})
+        return _after_question(ctx)
+    if kind == rules.CHOICE:
+        return "choices"
+    _use_buttons(ctx)
+    return None
+
+
+def _after_question(ctx: Ctx) -> str:
+    return "audience" if len(ctx.data["questions"]) >= rules.MAX_QUESTIONS else "more"
+
+
+async def ask_choices(ctx: Ctx) -> None:
+    ctx.say("survey.ask_choices", min=rules.MIN_CHOICES, max=rules.MAX_CHOICES)
+
+
+async def handle_choices(ctx: Ctx) -> str | None:
+    if ctx.inp.action:
+        _use_buttons(ctx)
+        return "choices"
+    try:
+        labels = rules.parse_choices(ctx.inp.text or "")
+    except DomainError as refused:
+        ctx.say(refused.key, **refused.params)
+        return "choices"
+    ctx.data["questions"].append({"text": ctx.data.pop("pending"), "type": rules.CHOICE, "choices": labels})
+    return _after_question(ctx)
+
+
+async def ask_more(ctx: Ctx) -> None:
+    row = (_button("survey.button_add", "more", "add"), _button("survey.button_done", "more", "done"))
+    ctx.say("survey.ask_more", choices=(row,), count=len(ctx.data["questions"]), max=rules.MAX_QUESTIONS)
+
+
+async def handle_more(ctx: Ctx) -> str | None:
+    answer = _pressed(ctx, "more")
+    if answer == "add":
+        return "question"
+    if answer == "done":
+        return "audience"
+    _use_buttons(ctx)
+    return None
+
+
+async def ask_audience(ctx: Ctx) -> None:
+    buttons = [_button("survey.button_everyone", "aud", "all")]
+    buttons.extend(
+        _button("survey.button_grid", "aud", grid.key, grid=Verbatim(grid.name))
+        for grid in ctx.community.grids
+    )
+    ctx.say(
+        "survey.ask_audience", choices=tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    )
+
+
+async def handle_audience(ctx: Ctx) -> str | None:
+    picked = _pressed(ctx, "aud")
+    if picked == "all":
+        ctx.data["audience"] = rules.audience_of(None)
+    elif picked is not None and ctx.community.grid(picked) is not None:
+        ctx.data["audience"] = rules.audience_of(picked)
+    else:
+        _use_buttons(ctx)
+        return None
+    return "sample"
+
+
+async def ask_sample(ctx: Ctx) -> None:
+    eligible = len(await rules.eligible(ctx.repos, ctx.data["audience"]))
+    ctx.data["eligible"] = eligible
+    row = (_button("survey.button_all", "sample", "all"),)
+    ctx.say("survey.ask_sample", choices=(row,), count=eligible)
+
+
+async def handle_sample(ctx: Ctx) -> str | None:
+    if _pressed(ctx, "sample") == "all":
+        ctx.data["sample"] = None
+        return "confirm"
+    if ctx.inp.action:
+        _use_buttons(ctx)
+        return "sample"
+    try:
+        ctx.data["sample"] = rules.parse_sample(ctx.inp.text or "", int(ctx.data.get("eligible", 0)))
+    except DomainError as refused:
+        ctx.say(refused.key, **refused.params)
+        return "sample"
+    return "confirm"
+
+
+async def ask_confirm(ctx: Ctx) -> None:
+    data = ctx.data
+    eligible = len(await rules.eligible(ctx.repos, data["audience"]))
+    sample = data.get("sample")
+    questions = Lines(tuple(rules.question_label(q, n) for n, q in enumerate(data["questions"], start=1)))
+    row = (
+        _button("survey.button_confirm", "ok", 1),
+        _button("survey.button_cancel", "no", 1),
+    )
+    ctx.say(
+        "survey.confirm",
+        choices=(row,),
+        title=Verbatim(data["title"]),
+        questions=questions,
+        audience=rules.audience_label(ctx.community, data["audience"], sample),
+        invited=eligible if sample is None else min(sample, eligible),
+        points=ctx.community.broadcasts.survey_points,
+    )
+
+
+async def handle_confirm(ctx: Ctx) -> str | None:
+    if _pressed(ctx, "ok"):
+        data = ctx.data
+        try:
+            started = await rules.start(
+                ctx.repos,
+                ctx.community,
+                ctx.user,
+                title=data["title"],
+                questions=data["questions"],
+                audience=data["audience"],
+                sample_size=data.get("sample"),
+                now=ctx.clock.now(),
+            )
+        except DomainError as refused:
+            ctx.say(refused.key, **refused.params)
+            return END
+        ctx.say("survey.started", title=Verbatim(started.survey.title), invited=started.invited)
+        return END
+    if _pressed(ctx, "no"):
+        ctx.say("survey.cancelled")
+        return END
+    _use_buttons(ctx)
+    return None
+
+
+FLOW = conversation.register(
+    Flow(
+        "survey",
+        {
+            "title": Step(ask_title, handle_title),
+            "question": Step(ask_question, handle_question),
+            "type": Step(ask_type, handle_type),
+            "choices": Step(ask_choices, handle_choices),
+            "more": Step(ask_more, handle_more),
+            "audience": Step(ask_audience, handle_audience),
+            "sample": Step(ask_sample, handle_sample),
+            "confirm": Step(ask_confirm, handle_confirm),
+        },
+        expired_key="survey.expired",
+    )
+)
+
+
+# --- residents answering, police closing ---------------------------------------------------------
+
+
+async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
+    if len(parts) == 5 and parts[1] == "a" and parts[2].isdigit() and parts[3].isdigit():
+        await _answer(ctx, int(parts[2]), int(parts[3]), parts[4])
+    elif len(parts) == 3 and parts[1] == "close" and parts[2].isdigit():
+        survey = await rules.close(ctx.repos, ctx.user, int(parts[2]), ctx.clock.now())
+        ctx.notice("survey.closed_now", title=Verbatim(survey.title))
+        ctx.say("survey.closed_now", title=Verbatim(survey.title))
+        ctx.response.replies.append(
+            Reply(await rules.results(ctx.repos, ctx.community, survey), rules.close_button(survey))
+        )
+    else:
+        raise StaleAction()
+
+
+async def _answer(ctx: Ctx, survey_id: int, index: int, value: str) -> None:
+    answered = await rules.answer(ctx.repos, ctx.user, survey_id, index, value, ctx.clock.now())
+    ctx.notice("survey.answer_noted")
+    survey = answered.survey
+    if answered.next_question is not None:
+        ctx.response.replies.append(
+            Reply(
+                rules.question_text(survey, answered.next_question),
+                rules.answer_buttons(survey, answered.next_question),
+            )
+        )
+    elif answered.points:
+        ctx.say("survey.thanks", title=Verbatim(survey.title), points=answered.points)
+    else:
+        ctx.say("survey.thanks_no_points", title=Verbatim(survey.title))
+
+
+async def list_surveys(ctx: Ctx) -> None:
+    found = await rules.recent(ctx.repos, ctx.user)
+    if not found:
+        ctx.say("survey.none")
+        return
+    for survey in found:
+        ctx.response.replies.append(
+            Reply(await rules.results(ctx.repos, ctx.community, survey), rules.close_button(survey))
+        )
+
+
+FEATURE = Feature(
+    name="surveys",
+    commands={"survey": start, "surveys": list_surveys},
+    actions={rules.ACTION: on_action},
+    help={role: ("survey", "surveys") for role in accounts.COMMANDERS},
+)

@@ -1,0 +1,436 @@
+"""The weekly digest to the police groups: last week's figures and one chart.
+
+Definitions (the digest message says them in words too):
+
+- The period is the 7 days before the digest was due, [due - 7 days, due); a digest
+  that fires late after downtime covers the latest such week before it goes out.
+- Opened: reports filed in the period. Closed: reports that reached a final
+  state (resolved, rejected or duplicate) in the period, whenever they were filed.
+- Closure rate (结案率): of the reports opened in the period, the share that is
+  closed by the time the digest is made. Unlike "closed / opened" it cannot
+  exceed 100%.
+- Median time to close: over the reports closed in the period, filing to closing.
+- Open and overdue now: at the time the digest is made; overdue as in /tasks
+  (not acknowledged within the community's deadline, see report_views.is_overdue).
+- Satisfaction: the average rating (1-5) of the reports closed in the period
+  that their reporter has rated so far.
+- Patrol hours and fill rate: shifts that started in the period and were not
+  cancelled; hours worked by confirmed volunteers, and confirmed sign-ups per
+  place offered (repos.attendance.stats).
+- Top volunteers: net points each person received from the community in the
+  period (awards minus their reversals), people who opted out of leaderboards
+  left out.
+
+The chart (the week's reports per grid, stacked by their current state) is
+drawn with matplotlib off the event loop. Its words come from the translation
+catalogues in the community's default language; when the machine has no font
+with Chinese characters they fall back to English and grid keys, so nothing
+is drawn as empty boxes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+from handlers import notify
+from handlers.clock import Clock
+from handlers.community import Community
+from handlers.messages import Document, Lines, Reply, Text, Verbatim, When
+from handlers.report_views import is_overdue
+from storage import report_states as rs
+from storage.models import Schedule
+from storage.notice_repo import Earner
+from storage.repositories import Repos
+
+log = logging.getLogger(__name__)
+
+DIGEST = "digest"
+PERIOD = timedelta(days=7)
+TOP_VOLUNTEERS = 5
+CHART_SIZE_INCHES = (8.0, 4.5)
+CHART_DPI = 100
+# Report states bottom to top in each bar, and their colours: waiting warm, done green, dropped grey.
+CHART_STATES: tuple[tuple[str, str], ...] = (
+    (rs.SUBMITTED, "#d62728"),
+    (rs.ACKNOWLEDGED, "#ff7f0e"),
+    (rs.ASSIGNED, "#f2c14e"),
+    (rs.IN_PROGRESS, "#1f77b4"),
+    (rs.RESOLVED, "#2ca02c"),
+    (rs.REJECTED, "#7f7f7f"),
+    (rs.DUPLICATE, "#c7c7c7"),
+)
+# Characters a font must have to draw the Chinese words of the chart.
+_CJK_PROBE = "网格上报数办结"
+_LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
+
+
+# --- when --------------------------------------------------------------------------------
+
+
+def due_after(community: Community, after: datetime) -> datetime:
+    """The first digest moment (configured weekday and local time) strictly after `after`."""
+    settings = community.broadcasts
+    hour, minute = (int(part) for part in settings.digest_time.split(":"))
+    tz = community.tz
+    day = after.astimezone(tz).date()
+    for offset in range(8 + 7):
+        candidate_day = day + timedelta(days=offset)
+        if candidate_day.isoweekday() != settings.digest_weekday:
+            continue
+        candidate = datetime.combine(candidate_day, time(hour, minute), tzinfo=tz).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    raise AssertionError("a weekday recurs within two weeks")
+
+
+def week_ref(community: Community, due: datetime) -> str:
+    """The schedule's ref: the ISO week of the local day the digest is due ("2026-W21")."""
+    year, week, _ = due.astimezone(community.tz).date().isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def arm_next(repos: Repos, community: Community, after: datetime) -> None:
+    """Arm the next digest unless it is armed (or done) already: arming a done one would send it again."""
+    due = due_after(community, after)
+    ref = week_ref(community, due)
+    if await repos.schedules.get(DIGEST, ref) is None:
+        await repos.schedules.arm(DIGEST, ref, due)
+
+
+# --- the figures -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridFigures:
+    """One grid's week; `states` counts the reports opened in the period by their current state."""
+
+    grid_key: str | None
+    opened: int
+    closed: int
+    states: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Figures:
+    start: datetime
+    end: datetime
+    grids: list[GridFigures]
+    opened: int
+    # Of the reports opened in the period, how many are closed now (the closure rate's numerator).
+    opened_and_closed: int
+    closed: int
+    median_to_close: timedelta | None
+    open_now: int
+    overdue_now: int
+    rating_average: float | None
+    ratings: int
+    patrol_minutes: int
+    patrol_places: int
+    patrol_confirmed: int
+    top: list[Earner]
+
+    @property
+    def closure_rate(self) -> float | None:
+        return self.opened_and_closed / self.opened if self.opened else None
+
+    @property
+    def fill_rate(self) -> float | None:
+        return self.patrol_confirmed / self.patrol_places if self.patrol_places else None
+
+
+def _grid_order(community: Community, keys: set[str | None]) -> list[str | None]:
+    """The community's grids in their configured order, then grids no longer configured, then no grid."""
+    configured = [grid.key for grid in community.grids]
+    gone = sorted(key for key in keys if key is not None and key not in configured)
+    return [*configured, *gone, *([None] if None in keys else [])]
+
+
+async def collect(
+    repos: Repos, community: Community, start: datetime, end: datetime, now: datetime
+) -> Figures:
+    opened_rows = await repos.notices.reports_opened(start, end)
+    closed = await repos.notices.reports_closed(start, end)
+    states: dict[str | None, dict[str, int]] = {}
+    for grid_key, state, count in opened_rows:
+        states.setdefault(grid_key, {})[state] = count
+    closed_by_grid: dict[str | None, int] = {}
+    for report in closed:
+        closed_by_grid[report.grid_key] = closed_by_grid.get(report.grid_key, 0) + 1
+    grids = [
+        GridFigures(
+            key,
+            sum(states.get(key, {}).values()),
+            closed_by_grid.get(key, 0),
+            dict(states.get(key, {})),
+        )
+        for key in _grid_order(community, set(states) | set(closed_by_grid))
+    ]
+    durations = [(report.closed_at - report.created_at).total_seconds() for report in closed]
+    ratings = [report.rating for report in closed if report.rating is not None]
+    waiting = await repos.notices.unacknowledged_reports()
+    patrols = await repos.attendance.stats(start, end, limit=1)
+    return Figures(
+        start=start,
+        end=end,
+        grids=grids,
+        opened=sum(count for _, _, count in opened_rows),
+        opened_and_closed=sum(count for _, state, count in opened_rows if state in rs.CLOSED),
+        closed=len(closed),
+        median_to_close=timedelta(seconds=statistics.median(durations)) if durations else None,
+        open_now=await repos.notices.open_reports(),
+        overdue_now=sum(1 for report in waiting if is_overdue(community, report, now)),
+        rating_average=statistics.fmean(ratings) if ratings else None,
+        ratings=len(ratings),
+        patrol_minutes=patrols.minutes,
+        patrol_places=patrols.places,
+        patrol_confirmed=patrols.confirmed,
+        top=await repos.notices.top_earners(start, end, TOP_VOLUNTEERS),
+    )
+
+
+# --- the message -------------------------------------------------------------------------
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:.0f}%"
+
+
+def _one_decimal(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def grid_label(community: Community, grid_key: str | None) -> Text | Verbatim:
+    grid = community.grid(grid_key) if grid_key else None
+    if grid is not None:
+        return Verbatim(grid.name)
+    return Verbatim(grid_key) if grid_key else Text("digest.no_grid")
+
+
+def digest_text(community: Community, figures: Figures) -> Text:
+    grid_lines = Lines(
+        tuple(
+            Text(
+                "digest.grid_line",
+                {"grid": grid_label(community, g.grid_key), "opened": g.opened, "closed": g.closed},
+            )
+            for g in figures.grids
+        )
+    )
+    rate = figures.closure_rate
+    closure = (
+        Text(
+            "digest.closure_rate",
+            {"rate": _percent(rate), "closed": figures.opened_and_closed, "opened": figures.opened},
+        )
+        if rate is not None
+        else Text("digest.not_applicable")
+    )
+    median = (
+        Text("digest.hours", {"hours": _one_decimal(figures.median_to_close.total_seconds() / 3600)})
+        if figures.median_to_close is not None
+        else Text("digest.not_applicable")
+    )
+    satisfaction = (
+        Text("digest.rating", {"average": _one_decimal(figures.rating_average), "count": figures.ratings})
+        if figures.rating_average is not None
+        else Text("digest.no_ratings")
+    )
+    fill = figures.fill_rate
+    patrols = (
+        Text(
+            "digest.patrols",
+            {
+                "hours": _one_decimal(figures.patrol_minutes / 60),
+                "fill": _percent(fill),
+                "confirmed": figures.patrol_confirmed,
+                "places": figures.patrol_places,
+            },
+        )
+        if fill is not None
+        else Text("digest.no_patrols")
+    )
+    top = (
+        Lines(
+            tuple(
+                Text("digest.top_line", {"rank": rank, "name": Verbatim(e.display_name), "points": e.points})
+                for rank, e in enumerate(figures.top, start=1)
+            )
+        )
+        if figures.top
+        else Text("digest.nobody")
+    )
+    return Text(
+        "digest.text",
+        {
+            "start": When(figures.start),
+            "end": When(figures.end),
+            "grids": grid_lines,
+            "opened": figures.opened,
+            "closed": figures.closed,
+            "closure": closure,
+            "median": median,
+            "open_now": figures.open_now,
+            "overdue_now": figures.overdue_now,
+            "satisfaction": satisfaction,
+            "patrols": patrols,
+            "top": top,
+        },
+    )
+
+
+# --- the chart ---------------------------------------------------------------------------
+
+
+@cache
+def _catalogue(language: str) -> dict[str, str]:
+    """The language's messages; the chart is pixels, so its words are looked up here, not by a channel."""
+    merged: dict[str, str] = {}
+    for path in sorted((_LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=language)
+        merged.update((str(m.id), str(m.string)) for m in catalog if m.id and m.string and not m.fuzzy)
+    return merged
+
+
+def gettext(language: str, key: str) -> str:
+    return _catalogue(language).get(key) or _catalogue("en").get(key) or key
+
+
+@cache
+def cjk_font() -> str | None:
+    """The name of an installed font that has Chinese characters, if there is one."""
+    # matplotlib is imported when a chart is drawn, not whenever handlers are: it takes a second.
+    from matplotlib import font_manager, ft2font
+
+    for entry in font_manager.fontManager.ttflist:
+        if entry.name.startswith("Last Resort"):
+            continue  # maps every character to a placeholder box
+        try:
+            charmap = ft2font.FT2Font(entry.fname).get_charmap()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if all(ord(char) in charmap for char in _CJK_PROBE):
+            return str(entry.name)
+    return None
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    y_label: str
+    grid_labels: list[str]
+    # (legend label, colour, count per grid) bottom to top; states nobody is in are left out.
+    series: list[tuple[str, str, list[int]]]
+    font: str | None
+
+
+def chart_of(community: Community, figures: Figures) -> Chart:
+    """What the chart shows, in words the installed fonts can draw."""
+    font = cjk_font()
+    language = community.default_language
+    if language.startswith("zh") and font is None:
+        language = "en"
+
+    def drawable(text: str) -> bool:
+        return text.isascii() or font is not None
+
+    labels: list[str] = []
+    for g in figures.grids:
+        grid = community.grid(g.grid_key) if g.grid_key else None
+        if g.grid_key is None:
+            labels.append(gettext(language, "digest.no_grid"))
+        elif grid is not None and drawable(grid.name):
+            labels.append(grid.name)
+        else:
+            labels.append(g.grid_key)
+    series = [
+        (gettext(language, f"state.{state}"), colour, [g.states.get(state, 0) for g in figures.grids])
+        for state, colour in CHART_STATES
+        if any(g.states.get(state, 0) for g in figures.grids)
+    ]
+    tz = community.tz
+    first, last = figures.start.astimezone(tz), figures.end.astimezone(tz)
+    # Dates as numbers read the same in every language; the words come from the catalogue.
+    title = f"{gettext(language, 'digest.chart_title')}\n{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M}"
+    return Chart(title, gettext(language, "digest.chart_y_label"), labels, series, font)
+
+
+def draw(community: Community, figures: Figures) -> bytes:
+    """The chart as a PNG. Blocking (fonts, catalogues, drawing): run it in a thread."""
+    return render_chart(chart_of(community, figures))
+
+
+def render_chart(chart: Chart) -> bytes:
+    """The chart as a PNG of CHART_SIZE_INCHES at CHART_DPI. CPU-bound: run it in a thread."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import MaxNLocator
+
+    # A Figure of its own (no pyplot): no global state shared between threads.
+    figure = Figure(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    font = FontProperties(family=[chart.font, "DejaVu Sans"] if chart.font else ["DejaVu Sans"])
+    positions = list(range(len(chart.grid_labels)))
+    bottoms = [0] * len(positions)
+    for label, colour, counts in chart.series:
+        axes.bar(positions, counts, bottom=bottoms, color=colour, label=label, width=0.6)
+        bottoms = [b + c for b, c in zip(bottoms, counts, strict=True)]
+    axes.set_xticks(positions, chart.grid_labels, fontproperties=font)
+    axes.set_xlim(-0.75, max(len(positions), 1) - 0.25)
+    axes.set_ylim(0, max([1, *bottoms]) * 1.1)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylabel(chart.y_label, fontproperties=font)
+    axes.set_title(chart.title, fontproperties=font)
+    axes.spines[["top", "right"]].set_visible(False)
+    if chart.series:
+        # Beside the bars, so it never hides one.
+        axes.legend(prop=font, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png", dpi=CHART_DPI)
+    return out.getvalue()
+
+
+# --- firing ------------------------------------------------------------------------------
+
+
+async def build(repos: Repos, community: Community, end: datetime, now: datetime) -> Reply:
+    """The digest of the 7 days before `end`, with its chart attached as a PNG file."""
+    figures = await collect(repos, community, end - PERIOD, end, now)
+    png = await asyncio.to_thread(draw, community, figures)
+    name = f"digest-{week_ref(community, end)}.png"
+    return Reply(digest_text(community, figures), document=Document(name, "image/png", png))
+
+
+def latest_due(community: Community, now: datetime) -> datetime:
+    """The latest digest moment at or before `now`: they are a week apart, so one is in the last 7 days."""
+    return due_after(community, now - PERIOD)
+
+
+async def fire(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
+    """Post the digest of the last full week to the police groups, and arm next week's.
+
+    On time that is the week before `schedule.due_at`; after the bot was down for more
+    than a week it is the latest week, not a stale one (the weeks missed are not sent).
+    """
+    now = clock.now()
+    await arm_next(repos, community, now)
+    end = latest_due(community, now)
+    reply = await build(repos, community, end, now)
+    await notify.to_police_groups(repos, community, reply, now)
+    log.info("digest posted", extra={"ref": schedule.ref, "period_end": end.isoformat()})
+
+
+async def on_start(repos: Repos, community: Community, now: datetime) -> None:
+    await arm_next(repos, community, now)
