@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.models import PatrolShift, PatrolSignup
-
-Row = TypeVar("Row")
+from storage.rows import Repo, Row
 
 CONFIRMED = "confirmed"
 SCHEDULED = "scheduled"
@@ -88,10 +86,7 @@ def _shift_open() -> sa.ColumnElement[bool]:
     )
 
 
-class AttendanceRepo:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.c = connection
-
+class AttendanceRepo(Repo):
     # -- reading ----------------------------------------------------------------
 
     async def get(self, signup_id: int) -> Attendance | None:

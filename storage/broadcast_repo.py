@@ -7,10 +7,9 @@ those outbox rows, so they are always what the delivery worker recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,27 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.models import AckShare, Broadcast, BroadcastCandidate, BroadcastFigures, Subscription
-
-Row = TypeVar("Row")
+from storage.rows import Repo, all_models, to_model
 
 # Rows are inserted in slices so that one statement stays below the parameter limits of both backends.
 _BATCH = 500
 
 
-def _to(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
-    if row is None:
-        return None
-    mapping = row._mapping
-    return model(**{f.name: mapping[f.name] for f in fields(model)})  # type: ignore[arg-type]
-
-
-def _all(model: type[Row], rows: Iterable[sa.Row[Any]]) -> list[Row]:
-    return [_to(model, row) for row in rows]  # type: ignore[misc]
-
-
-class BroadcastRepo:
+class BroadcastRepo(Repo):
     def __init__(self, connection: AsyncConnection) -> None:
-        self.c = connection
+        super().__init__(connection)
         # Broadcasts read in this transaction: a batch of copies rendered together reads theirs once.
         self._seen: dict[int, Broadcast] = {}
 
@@ -86,7 +73,7 @@ class BroadcastRepo:
 
     async def get(self, broadcast_id: int) -> Broadcast | None:
         row = (await self.c.execute(sa.select(t.broadcasts).where(t.broadcasts.c.id == broadcast_id))).first()
-        return _to(Broadcast, row)
+        return to_model(Broadcast, row)
 
     async def get_for_copies(self, broadcast_id: int) -> Broadcast | None:
         """The broadcast, read once per transaction: a batch of its copies rendered together asks once."""
@@ -104,7 +91,7 @@ class BroadcastRepo:
         if author_id is not None:
             query = query.where(b.author_id == author_id)
         rows = await self.c.execute(query.order_by(b.id.desc()).limit(limit))
-        return _all(Broadcast, rows)
+        return all_models(Broadcast, rows)
 
     async def start_sending(self, broadcast_id: int, now: datetime) -> bool:
         """Claim the one listing of recipients; False if it was listed before or cancelled."""
@@ -385,7 +372,7 @@ class BroadcastRepo:
         row = (
             await self.c.execute(sa.select(t.subscriptions).where(t.subscriptions.c.user_id == user_id))
         ).first()
-        return _to(Subscription, row)
+        return to_model(Subscription, row)
 
     async def save_subscription(
         self,

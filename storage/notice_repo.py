@@ -7,36 +7,23 @@ only if it answers the question the participant is at (a conditional UPDATE of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.ledger import COMMUNITY, USER
 from storage.models import Notice, Report, Survey, SurveyParticipant
-
-Row = TypeVar("Row")
+from storage.rows import Repo, all_models, to_model
 
 OPEN = "open"
 CLOSED = "closed"
 # Who a survey may invite: residents and volunteers (also residents), never staff.
 SURVEYED_ROLES = ("resident", "volunteer")
 OPEN_REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress")
-
-
-def _to(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
-    if row is None:
-        return None
-    mapping = row._mapping
-    return model(**{f.name: mapping[f.name] for f in fields(model)})  # type: ignore[arg-type]
-
-
-def _all(model: type[Row], rows: Iterable[sa.Row[Any]]) -> list[Row]:
-    return [_to(model, row) for row in rows]  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -85,10 +72,7 @@ class Earner:
     points: int
 
 
-class NoticeRepo:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.c = connection
-
+class NoticeRepo(Repo):
     # -- recurring notices ------------------------------------------------------
 
     async def add_notice(
@@ -122,13 +106,13 @@ class NoticeRepo:
 
     async def notice(self, notice_id: int) -> Notice | None:
         row = (await self.c.execute(sa.select(t.notices).where(t.notices.c.id == notice_id))).first()
-        return _to(Notice, row)
+        return to_model(Notice, row)
 
     async def active_notices(self, limit: int = 50) -> list[Notice]:
         rows = await self.c.execute(
             sa.select(t.notices).where(t.notices.c.active).order_by(t.notices.c.id).limit(limit)
         )
-        return _all(Notice, rows)
+        return all_models(Notice, rows)
 
     async def deactivate_notice(self, notice_id: int) -> bool:
         """Stop a notice; False if it was stopped already (a second click)."""
@@ -174,7 +158,7 @@ class NoticeRepo:
 
     async def survey(self, survey_id: int) -> Survey | None:
         row = (await self.c.execute(sa.select(t.surveys).where(t.surveys.c.id == survey_id))).first()
-        return _to(Survey, row)
+        return to_model(Survey, row)
 
     async def recent_surveys(self, limit: int = 5) -> list[Survey]:
         """Open surveys first, then the latest closed ones; newest first within each."""
@@ -182,7 +166,7 @@ class NoticeRepo:
         rows = await self.c.execute(
             sa.select(t.surveys).order_by(sa.case((s.state == OPEN, 0), else_=1), s.id.desc()).limit(limit)
         )
-        return _all(Survey, rows)
+        return all_models(Survey, rows)
 
     async def close_survey(self, survey_id: int, now: datetime) -> bool:
         """Close an open survey; False if it was closed already."""
@@ -237,7 +221,7 @@ class NoticeRepo:
                 sa.select(t.survey_participants).where(p.survey_id == survey_id, p.user_id == user_id)
             )
         ).first()
-        return _to(SurveyParticipant, row)
+        return to_model(SurveyParticipant, row)
 
     async def answer(
         self, survey_id: int, user_id: int, question: int, answer: str, now: datetime, *, last: bool
@@ -311,7 +295,7 @@ class NoticeRepo:
             .where(r.closed_at >= start, r.closed_at < end)
             .order_by(r.id)
         )
-        return _all(ClosedReport, rows)
+        return all_models(ClosedReport, rows)
 
     async def open_reports(self) -> int:
         r = t.reports.c
@@ -323,7 +307,7 @@ class NoticeRepo:
         rows = await self.c.execute(
             sa.select(t.reports).where(t.reports.c.state == "submitted").order_by(t.reports.c.id)
         )
-        return _all(Report, rows)
+        return all_models(Report, rows)
 
     async def top_earners(self, start: datetime, end: datetime, limit: int) -> list[Earner]:
         """Who received most points from the community in [start, end), net of reversals in it.

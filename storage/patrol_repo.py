@@ -12,19 +12,15 @@ serialised already (BEGIN IMMEDIATE), on PostgreSQL the row lock does it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.models import PatrolSeries, PatrolShift, PatrolSignup, VolunteerRequest
-
-Row = TypeVar("Row")
+from storage.rows import Repo, all_models, to_model
 
 SCHEDULED = "scheduled"
 CANCELLED = "cancelled"
@@ -34,27 +30,7 @@ WAITING = "waiting"
 ACTIVE = (CONFIRMED, WAITING)
 
 
-def _to(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
-    if row is None:
-        return None
-    mapping = row._mapping
-    return model(**{f.name: mapping[f.name] for f in fields(model)})  # type: ignore[arg-type]
-
-
-def _all(model: type[Row], rows: Iterable[sa.Row[Any]]) -> list[Row]:
-    return [_to(model, row) for row in rows]  # type: ignore[misc]
-
-
-class PatrolRepo:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.c = connection
-
-    def _insert(self, table: sa.Table) -> Any:
-        """An INSERT that understands ON CONFLICT on both backends."""
-        if self.c.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
+class PatrolRepo(Repo):
     # -- series ---------------------------------------------------------------
 
     async def create_series(self, now: datetime, **values: Any) -> PatrolSeries:
@@ -71,13 +47,13 @@ class PatrolRepo:
         row = (
             await self.c.execute(sa.select(t.patrol_series).where(t.patrol_series.c.id == series_id))
         ).first()
-        return _to(PatrolSeries, row)
+        return to_model(PatrolSeries, row)
 
     async def active_series(self) -> list[PatrolSeries]:
         rows = await self.c.execute(
             sa.select(t.patrol_series).where(t.patrol_series.c.active).order_by(t.patrol_series.c.id)
         )
-        return _all(PatrolSeries, rows)
+        return all_models(PatrolSeries, rows)
 
     async def mark_generated(self, series_id: int, until: str) -> None:
         """Note that shifts exist up to the local date `until` (ISO); it never moves back."""
@@ -117,11 +93,11 @@ class PatrolRepo:
         query = sa.select(t.patrol_shifts).where(t.patrol_shifts.c.id == shift_id)
         if lock:
             query = query.with_for_update()
-        return _to(PatrolShift, (await self.c.execute(query)).first())
+        return to_model(PatrolShift, (await self.c.execute(query)).first())
 
     async def shifts(self, shift_ids: Sequence[int]) -> dict[int, PatrolShift]:
         rows = await self.c.execute(sa.select(t.patrol_shifts).where(t.patrol_shifts.c.id.in_(shift_ids)))
-        return {shift.id: shift for shift in _all(PatrolShift, rows)}
+        return {shift.id: shift for shift in all_models(PatrolShift, rows)}
 
     async def upcoming(self, after: datetime, before: datetime, limit: int = 10) -> list[PatrolShift]:
         """Scheduled shifts starting in (after, before), soonest first."""
@@ -132,7 +108,7 @@ class PatrolRepo:
             .order_by(s.starts_at, s.id)
             .limit(limit)
         )
-        return _all(PatrolShift, rows)
+        return all_models(PatrolShift, rows)
 
     async def future_of_series(self, series_id: int, after: datetime) -> list[PatrolShift]:
         s = t.patrol_shifts.c
@@ -141,7 +117,7 @@ class PatrolRepo:
             .where(s.series_id == series_id, s.state == SCHEDULED, s.starts_at > after)
             .order_by(s.starts_at, s.id)
         )
-        return _all(PatrolShift, rows)
+        return all_models(PatrolShift, rows)
 
     async def series_shift_at(self, series_id: int, starts_at: datetime) -> PatrolShift | None:
         s = t.patrol_shifts.c
@@ -150,7 +126,7 @@ class PatrolRepo:
                 sa.select(t.patrol_shifts).where(s.series_id == series_id, s.starts_at == starts_at)
             )
         ).first()
-        return _to(PatrolShift, row)
+        return to_model(PatrolShift, row)
 
     async def cancel_shift(self, shift_id: int, now: datetime) -> bool:
         """Cancel a scheduled shift; False if it was cancelled already."""
@@ -179,7 +155,7 @@ class PatrolRepo:
                 sa.select(t.patrol_signups).where(s.shift_id == shift_id, s.user_id == user_id)
             )
         ).first()
-        return _to(PatrolSignup, row)
+        return to_model(PatrolSignup, row)
 
     async def put_signup(self, shift_id: int, user_id: int, state: str, now: datetime) -> PatrolSignup:
         """Sign up (or back up after withdrawing): a comeback joins the end of the waiting list."""
@@ -213,7 +189,7 @@ class PatrolRepo:
             .where(s.shift_id == shift_id, s.state.in_(states))
             .order_by(s.created_at, s.id)
         )
-        return _all(PatrolSignup, rows)
+        return all_models(PatrolSignup, rows)
 
     async def taken(self, shift_ids: Sequence[int]) -> dict[int, int]:
         """Confirmed places per shift (shifts nobody signed up for are left out)."""
@@ -254,7 +230,7 @@ class PatrolRepo:
             .order_by(sh.starts_at, sh.id)
             .limit(limit)
         )
-        signups = _all(PatrolSignup, rows)
+        signups = all_models(PatrolSignup, rows)
         shifts = await self.shifts([signup.shift_id for signup in signups]) if signups else {}
         return [(signup, shifts[signup.shift_id]) for signup in signups]
 
@@ -279,7 +255,7 @@ class PatrolRepo:
                 .limit(1)
             )
         ).first()
-        return _to(PatrolShift, row)
+        return to_model(PatrolShift, row)
 
     async def no_shows(self, user_id: int, since: datetime | None) -> int:
         """No-shows on shifts that started after `since` (all of them when None)."""
@@ -313,7 +289,7 @@ class PatrolRepo:
                 sa.select(t.volunteer_requests).where(t.volunteer_requests.c.user_id == user_id)
             )
         ).first()
-        return _to(VolunteerRequest, row)
+        return to_model(VolunteerRequest, row)
 
     async def decide_volunteer(self, user_id: int, approved: bool, decided_by: int, now: datetime) -> bool:
         """Record the decision; False if someone decided first."""

@@ -6,11 +6,10 @@ clock, not the database server's, decides what time it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -54,33 +53,10 @@ from storage.models import (
 from storage.notice_repo import NoticeRepo
 from storage.patrol_repo import PatrolRepo
 from storage.rewards_repo import RewardRepo
-
-Row = TypeVar("Row")
-
-
-def _to(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
-    if row is None:
-        return None
-    mapping = row._mapping
-    return model(**{f.name: mapping[f.name] for f in fields(model)})  # type: ignore[arg-type]
+from storage.rows import Repo, all_models, to_model
 
 
-def _all(model: type[Row], rows: Iterable[sa.Row[Any]]) -> list[Row]:
-    return [_to(model, row) for row in rows]  # type: ignore[misc]
-
-
-class _Repo:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.c = connection
-
-    def _insert(self, table: sa.Table) -> Any:
-        """An INSERT that understands ON CONFLICT on both backends."""
-        if self.c.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
-
-class UserRepo(_Repo):
+class UserRepo(Repo):
     async def create(self, display_name: str, now: datetime, role: str = "resident") -> User:
         user_id = (
             await self.c.execute(
@@ -95,11 +71,11 @@ class UserRepo(_Repo):
 
     async def get(self, user_id: int) -> User | None:
         row = (await self.c.execute(sa.select(t.users).where(t.users.c.id == user_id))).first()
-        return _to(User, row)
+        return to_model(User, row)
 
     async def many(self, user_ids: Sequence[int]) -> dict[int, User]:
         rows = await self.c.execute(sa.select(t.users).where(t.users.c.id.in_(user_ids)))
-        return {user.id: user for user in _all(User, rows)}
+        return {user.id: user for user in all_models(User, rows)}
 
     async def update(self, user_id: int, **values: Any) -> None:
         await self.c.execute(t.users.update().where(t.users.c.id == user_id).values(**values))
@@ -128,8 +104,8 @@ class UserRepo(_Repo):
         row = (await self.c.execute(query)).first()
         if row is None:
             return None
-        user = _to(User, row)
-        identity = _to(Identity, row)
+        user = to_model(User, row)
+        identity = to_model(Identity, row)
         assert user is not None and identity is not None
         return user, identity
 
@@ -159,8 +135,8 @@ class UserRepo(_Repo):
         row = (await self.c.execute(query)).first()
         if row is None:
             return None
-        user = _to(User, row)
-        identity = _to(Identity, row)
+        user = to_model(User, row)
+        identity = to_model(Identity, row)
         assert user is not None and identity is not None
         conversation = None
         if row.draft_flow is not None:
@@ -205,7 +181,7 @@ class UserRepo(_Repo):
             .where(t.identities.c.user_id == user_id)
             .order_by(t.identities.c.last_seen_at.desc())
         )
-        return _all(Identity, rows)
+        return all_models(Identity, rows)
 
     async def assign_grid(self, user_id: int, grid_key: str) -> None:
         stmt = self._insert(t.grid_assignments).values(user_id=user_id, grid_key=grid_key)
@@ -226,10 +202,10 @@ class UserRepo(_Repo):
             .where(t.grid_assignments.c.grid_key == grid_key, t.users.c.role == "grid_worker")
             .order_by(t.users.c.id)
         )
-        return _all(User, rows)
+        return all_models(User, rows)
 
 
-class InviteRepo(_Repo):
+class InviteRepo(Repo):
     async def create(
         self, code: str, role: str, grid_key: str | None, created_by: int, now: datetime, expires_at: datetime
     ) -> None:
@@ -246,7 +222,7 @@ class InviteRepo(_Repo):
 
     async def get(self, code: str) -> Invite | None:
         row = (await self.c.execute(sa.select(t.invites).where(t.invites.c.code == code))).first()
-        return _to(Invite, row)
+        return to_model(Invite, row)
 
     async def redeem(self, code: str, user_id: int, now: datetime) -> bool:
         """Mark the invite used; False if someone else used it first or it expired."""
@@ -258,7 +234,7 @@ class InviteRepo(_Repo):
         return result.rowcount == 1
 
 
-class ConversationRepo(_Repo):
+class ConversationRepo(Repo):
     async def get(self, user_id: int, channel: str) -> Conversation | None:
         row = (
             await self.c.execute(
@@ -267,7 +243,7 @@ class ConversationRepo(_Repo):
                 )
             )
         ).first()
-        return _to(Conversation, row)
+        return to_model(Conversation, row)
 
     async def save(
         self, user_id: int, channel: str, flow: str, step: str, data: dict[str, Any], now: datetime
@@ -287,7 +263,7 @@ class ConversationRepo(_Repo):
         rows = await self.c.execute(
             sa.select(t.conversations).where(t.conversations.c.updated_at <= cutoff).limit(limit)
         )
-        return _all(Conversation, rows)
+        return all_models(Conversation, rows)
 
     async def delete_if_unchanged(self, user_id: int, channel: str, updated_at: datetime) -> bool:
         """Drop a draft only if nobody touched it since it was seen idle."""
@@ -301,7 +277,7 @@ class ConversationRepo(_Repo):
         return result.rowcount == 1
 
 
-class ReportRepo(_Repo):
+class ReportRepo(Repo):
     async def next_ticket_number(self, year: int) -> int:
         stmt = self._insert(t.ticket_counters).values(year=year, last_seq=1)
         stmt = stmt.on_conflict_do_update(
@@ -319,11 +295,11 @@ class ReportRepo(_Repo):
 
     async def get(self, report_id: int) -> Report | None:
         row = (await self.c.execute(sa.select(t.reports).where(t.reports.c.id == report_id))).first()
-        return _to(Report, row)
+        return to_model(Report, row)
 
     async def by_ticket(self, ticket: str) -> Report | None:
         row = (await self.c.execute(sa.select(t.reports).where(t.reports.c.ticket == ticket))).first()
-        return _to(Report, row)
+        return to_model(Report, row)
 
     async def move(
         self, report_id: int, from_state: str, to_state: str, now: datetime, **values: Any
@@ -362,7 +338,7 @@ class ReportRepo(_Repo):
             .where(t.report_events.c.report_id == report_id)
             .order_by(t.report_events.c.id)
         )
-        return _all(ReportEvent, rows)
+        return all_models(ReportEvent, rows)
 
     async def count_since(self, reporter_id: int, since: datetime) -> int:
         result = await self.c.execute(
@@ -379,7 +355,7 @@ class ReportRepo(_Repo):
             .order_by(t.reports.c.id.desc())
             .limit(limit)
         )
-        return _all(Report, rows)
+        return all_models(Report, rows)
 
     async def open_reports(self, grid_keys: Sequence[str] | None, limit: int = 30) -> list[Report]:
         query = sa.select(t.reports).where(
@@ -388,7 +364,7 @@ class ReportRepo(_Repo):
         if grid_keys is not None:
             query = query.where(t.reports.c.grid_key.in_(grid_keys))
         rows = await self.c.execute(query.order_by(t.reports.c.created_at, t.reports.c.id).limit(limit))
-        return _all(Report, rows)
+        return all_models(Report, rows)
 
     async def set_rating(self, report_id: int, rating: int, now: datetime) -> bool:
         result = await self.c.execute(
@@ -440,10 +416,10 @@ class ReportRepo(_Repo):
                 )
             )
         ).first()
-        return _to(ReportCard, row)
+        return to_model(ReportCard, row)
 
 
-class MediaRepo(_Repo):
+class MediaRepo(Repo):
     async def add(
         self, sha256: str, mime: str, width: int, height: int, size: int, path: str, now: datetime
     ) -> int:
@@ -470,10 +446,10 @@ class MediaRepo(_Repo):
 
     async def get(self, media_id: int) -> Media | None:
         row = (await self.c.execute(sa.select(t.media).where(t.media.c.id == media_id))).first()
-        return _to(Media, row)
+        return to_model(Media, row)
 
 
-class OutboxRepo(_Repo):
+class OutboxRepo(Repo):
     def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection)
         # Lets the caller wake the delivery worker only when there is something new.
@@ -508,7 +484,7 @@ class OutboxRepo(_Repo):
             .order_by(t.outbox.c.id)
             .limit(limit)
         )
-        return _all(OutboxMessage, rows)
+        return all_models(OutboxMessage, rows)
 
     async def mark_sent(self, message_id: int, now: datetime) -> None:
         await self.c.execute(
@@ -536,10 +512,10 @@ class OutboxRepo(_Repo):
         return {state: int(count) for state, count in rows.all()}
 
     async def all(self) -> list[OutboxMessage]:
-        return _all(OutboxMessage, await self.c.execute(sa.select(t.outbox).order_by(t.outbox.c.id)))
+        return all_models(OutboxMessage, await self.c.execute(sa.select(t.outbox).order_by(t.outbox.c.id)))
 
 
-class ScheduleRepo(_Repo):
+class ScheduleRepo(Repo):
     async def arm(self, kind: str, ref: str, due_at: datetime) -> None:
         """Create the schedule, or re-arm it for a new time."""
         values = {"due_at": due_at, "state": "pending", "fired_at": None}
@@ -560,7 +536,7 @@ class ScheduleRepo(_Repo):
             .order_by(t.schedules.c.due_at, t.schedules.c.id)
             .limit(limit)
         )
-        return _all(Schedule, rows)
+        return all_models(Schedule, rows)
 
     async def claim(self, schedule_id: int, now: datetime) -> bool:
         """Take a due schedule for firing; only one claimant ever succeeds."""
@@ -577,10 +553,10 @@ class ScheduleRepo(_Repo):
                 sa.select(t.schedules).where(t.schedules.c.kind == kind, t.schedules.c.ref == ref)
             )
         ).first()
-        return _to(Schedule, row)
+        return to_model(Schedule, row)
 
 
-class InboxRepo(_Repo):
+class InboxRepo(Repo):
     async def accept_many(self, channel: str, rows: list[dict[str, Any]], now: datetime) -> None:
         """Store a batch of inbound messages in one statement; repeats of known ones are skipped.
 
@@ -604,7 +580,7 @@ class InboxRepo(_Repo):
         )
 
 
-class MenuRepo(_Repo):
+class MenuRepo(Repo):
     async def remember(self, channel: str, chat_id: str, actions: list[str | None], now: datetime) -> None:
         values = {"actions": actions, "updated_at": now}
         stmt = self._insert(t.menus).values(channel=channel, chat_id=chat_id, **values)
@@ -762,7 +738,7 @@ def _recent_entries() -> sa.Select[Any]:
     return sa.select(both).order_by(both.c.id.desc()).limit(sa.bindparam("limit"))
 
 
-class LedgerRepo(_Repo):
+class LedgerRepo(Repo):
     """The time bank (storage/ledger.py): points move only by appending balanced entries.
 
     `tz` is the community's time zone: it decides which month an entry's points
@@ -1122,7 +1098,7 @@ class LedgerRepo(_Repo):
     async def recent(self, user_id: int, limit: int = 10) -> list[LedgerEntry]:
         """The newest entries into and out of this person's spendable account, newest first."""
         rows = await self.c.execute(_recent_entries(), {"user_id": user_id, "limit": limit})
-        return _all(LedgerEntry, rows)
+        return all_models(LedgerEntry, rows)
 
     async def statement(self, user_id: int, limit: int = 10) -> PointsStatement:
         """Everything /points shows, in two queries."""
@@ -1217,7 +1193,7 @@ class LedgerRepo(_Repo):
         return not await self.discrepancies()
 
 
-class LinkRepo(_Repo):
+class LinkRepo(Repo):
     def __init__(self, connection: AsyncConnection, ledger: LedgerRepo) -> None:
         super().__init__(connection)
         self.ledger = ledger

@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.models import AwardEntry, Honour, LedgerExportRow, PatrolHoursRow, Redemption, User
+from storage.rows import Repo
 
 Row = TypeVar("Row")
 
@@ -42,16 +41,7 @@ def _like_pattern(fragment: str) -> str:
     return f"%{escaped}%"
 
 
-class RewardRepo:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.c = connection
-
-    def _insert(self, table: sa.Table) -> Any:
-        """An INSERT that understands ON CONFLICT on both backends."""
-        if self.c.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
+class RewardRepo(Repo):
     # -- redemptions ------------------------------------------------------------
 
     async def request(self, user_id: int, reward_key: str, cost: int, now: datetime) -> Redemption | None:
