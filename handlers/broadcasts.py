@@ -10,7 +10,7 @@ import re
 import unicodedata
 from datetime import datetime, timedelta, tzinfo
 
-from handlers import choices, conversation
+from handlers import audience_picker, choices, conversation
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import StaleAction
@@ -29,23 +29,7 @@ RECENT = timedelta(days=7)
 _DATE_TIME_RE = re.compile(r"^(?:(?:(\d{4})[-/.])?(\d{1,2})[-/.](\d{1,2})\s+)?(\d{1,2}):(\d{2})$")
 
 
-def _pressed(ctx: Ctx, verb: str) -> str | None:
-    parts = choices.decode(ctx.inp.action)
-    if parts and len(parts) == 3 and parts[0] == FLOW_ACTION and parts[1] == verb:
-        return parts[2]
-    return None
-
-
-def _button(label: Text, verb: str, value: str | int) -> Choice:
-    return Choice(label, action=choices.encode(FLOW_ACTION, verb, value))
-
-
-def _rows(buttons: list[Choice], per_row: int = 2) -> tuple[tuple[Choice, ...], ...]:
-    return tuple(tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row))
-
-
-def _wrong_input(ctx: Ctx) -> None:
-    ctx.say("error.stale_button" if ctx.inp.action else "broadcast.use_buttons")
+BUTTONS = audience_picker.FlowButtons(FLOW_ACTION, "broadcast.use_buttons")
 
 
 def _next(ctx: Ctx, step: str) -> str:
@@ -62,14 +46,14 @@ async def start_alert(ctx: Ctx) -> None:
 
 
 async def ask_kind(ctx: Ctx) -> None:
-    buttons = [_button(service.kind_label(kind), "kind", kind) for kind in service.KINDS]
-    ctx.say("broadcast.ask_kind", choices=_rows(buttons))
+    buttons = [BUTTONS.button(service.kind_label(kind), "kind", kind) for kind in service.KINDS]
+    ctx.say("broadcast.ask_kind", choices=audience_picker.rows(buttons))
 
 
 async def handle_kind(ctx: Ctx) -> str | None:
-    kind = _pressed(ctx, "kind")
+    kind = BUTTONS.pressed(ctx, "kind")
     if kind not in service.KINDS:
-        _wrong_input(ctx)
+        BUTTONS.wrong_input(ctx)
         return None
     ctx.data["kind"] = kind
     return _next(ctx, "text")
@@ -100,71 +84,15 @@ async def handle_text(ctx: Ctx) -> str | None:
     return _next(ctx, "audience")
 
 
-async def ask_audience(ctx: Ctx) -> None:
-    buttons = [_button(Text(f"broadcast.audience_{kind}"), "aud", kind) for kind in service.AUDIENCES]
-    ctx.say("broadcast.ask_audience", choices=_rows(buttons))
-
-
-async def handle_audience(ctx: Ctx) -> str | None:
-    kind = _pressed(ctx, "aud")
-    if kind not in service.AUDIENCES:
-        _wrong_input(ctx)
-        return None
-    if kind == "grids":
-        ctx.data["chosen_grids"] = list(ctx.data.get("audience", {}).get("grids", []))
-        return "grids"
-    ctx.data["audience"] = {"type": kind, "grids": []}
-    return _next(ctx, "priority")
-
-
-async def ask_grids(ctx: Ctx) -> None:
-    chosen = set(ctx.data.get("chosen_grids", []))
-    buttons = [
-        _button(
-            Text(
-                "broadcast.grid_chosen" if grid.key in chosen else "broadcast.grid_not_chosen",
-                {"grid": Verbatim(grid.name)},
-            ),
-            "grid",
-            grid.key,
-        )
-        for grid in ctx.community.grids
-    ]
-    rows = (*_rows(buttons), (_button(Text("broadcast.button_grids_done"), "grid", "-done"),))
-    ctx.say("broadcast.ask_grids", choices=rows, count=len(chosen))
-
-
-async def handle_grids(ctx: Ctx) -> str | None:
-    key = _pressed(ctx, "grid")
-    if key is None:
-        _wrong_input(ctx)
-        return None
-    chosen: list[str] = ctx.data.setdefault("chosen_grids", [])
-    if key == "-done":
-        if not chosen:
-            ctx.say("broadcast.no_grids_chosen")
-            return None
-        ctx.data["audience"] = service.check_audience(ctx.community, {"type": "grids", "grids": chosen})
-        del ctx.data["chosen_grids"]
-        return _next(ctx, "priority")
-    if ctx.community.grid(key) is None:
-        raise StaleAction()
-    if key in chosen:
-        chosen.remove(key)
-    else:
-        chosen.append(key)
-    return None  # ask again: the buttons show the new choice
-
-
 async def ask_priority(ctx: Ctx) -> None:
-    row = tuple(_button(service.priority_label(p), "prio", p) for p in service.PRIORITIES)
+    row = tuple(BUTTONS.button(service.priority_label(p), "prio", p) for p in service.PRIORITIES)
     ctx.say("broadcast.ask_priority", choices=(row,))
 
 
 async def handle_priority(ctx: Ctx) -> str | None:
-    priority = _pressed(ctx, "prio")
+    priority = BUTTONS.pressed(ctx, "prio")
     if priority not in service.PRIORITIES:
-        _wrong_input(ctx)
+        BUTTONS.wrong_input(ctx)
         return None
     ctx.data["priority"] = priority
     return _next(ctx, "when")
@@ -174,7 +102,7 @@ async def ask_when(ctx: Ctx) -> None:
     tomorrow = (ctx.clock.now().astimezone(ctx.community.tz) + timedelta(days=1)).replace(hour=8, minute=0)
     ctx.say(
         "broadcast.ask_when",
-        choices=((_button(Text("broadcast.button_now"), "when", "now"),),),
+        choices=((BUTTONS.button(Text("broadcast.button_now"), "when", "now"),),),
         example=Verbatim(tomorrow.strftime("%Y-%m-%d %H:%M")),
         example_short=Verbatim(tomorrow.strftime("%m-%d %H:%M")),
     )
@@ -203,11 +131,11 @@ def parse_when(text: str, now: datetime, tz: tzinfo) -> datetime | None:
 
 
 async def handle_when(ctx: Ctx) -> str | None:
-    if _pressed(ctx, "when") == "now":
+    if BUTTONS.pressed(ctx, "when") == "now":
         ctx.data["at"] = None
         return "confirm"
     if ctx.inp.action or not ctx.inp.text:
-        _wrong_input(ctx)
+        BUTTONS.wrong_input(ctx)
         return None
     now = ctx.clock.now()
     at = parse_when(ctx.inp.text, now, ctx.community.tz)
@@ -274,24 +202,24 @@ async def ask_confirm(ctx: Ctx) -> None:
     if reach.held and at is None:
         lines.append(Text("broadcast.preview_held", {"held": reach.held}))
     row = (
-        _button(Text("broadcast.button_confirm"), "ok", 1),
-        _button(Text("broadcast.button_edit"), "edit", 1),
-        _button(Text("broadcast.button_discard"), "drop", 1),
+        BUTTONS.button(Text("broadcast.button_confirm"), "ok", 1),
+        BUTTONS.button(Text("broadcast.button_edit"), "edit", 1),
+        BUTTONS.button(Text("broadcast.button_discard"), "drop", 1),
     )
     ctx.response.replies.append(Reply(Lines(tuple(lines)), (row,)))
 
 
 async def handle_confirm(ctx: Ctx) -> str | None:
-    if _pressed(ctx, "sample") is not None:
+    if BUTTONS.pressed(ctx, "sample") is not None:
         ctx.notice("broadcast.sample_button")
         return "confirm"
-    if _pressed(ctx, "drop"):
+    if BUTTONS.pressed(ctx, "drop"):
         ctx.say("broadcast.discarded")
         return END
-    if _pressed(ctx, "edit"):
+    if BUTTONS.pressed(ctx, "edit"):
         return "edit"
-    if not _pressed(ctx, "ok"):
-        _wrong_input(ctx)
+    if not BUTTONS.pressed(ctx, "ok"):
+        BUTTONS.wrong_input(ctx)
         return None
     now = ctx.clock.now()
     at = _at(ctx)
@@ -327,17 +255,17 @@ async def handle_confirm(ctx: Ctx) -> str | None:
 
 
 async def ask_edit(ctx: Ctx) -> None:
-    buttons = [_button(Text(f"broadcast.field_{name}"), "field", name) for name in FIELDS]
-    buttons.append(_button(Text("broadcast.button_back"), "field", "back"))
-    ctx.say("broadcast.ask_edit", choices=_rows(buttons, 3))
+    buttons = [BUTTONS.button(Text(f"broadcast.field_{name}"), "field", name) for name in FIELDS]
+    buttons.append(BUTTONS.button(Text("broadcast.button_back"), "field", "back"))
+    ctx.say("broadcast.ask_edit", choices=audience_picker.rows(buttons, 3))
 
 
 async def handle_edit(ctx: Ctx) -> str | None:
-    name = _pressed(ctx, "field")
+    name = BUTTONS.pressed(ctx, "field")
     if name == "back":
         return "confirm"
     if name not in FIELDS:
-        _wrong_input(ctx)
+        BUTTONS.wrong_input(ctx)
         return None
     ctx.data["editing"] = True
     return name
@@ -349,8 +277,7 @@ ALERT_FLOW = conversation.register(
         steps={
             "kind": Step(ask_kind, handle_kind),
             "text": Step(ask_text, handle_text),
-            "audience": Step(ask_audience, handle_audience),
-            "grids": Step(ask_grids, handle_grids),
+            **audience_picker.steps(BUTTONS, lambda ctx: _next(ctx, "priority")),
             "priority": Step(ask_priority, handle_priority),
             "when": Step(ask_when, handle_when),
             "confirm": Step(ask_confirm, handle_confirm),
@@ -523,7 +450,9 @@ async def show_settings(ctx: Ctx) -> None:
         ),
         Choice(Text("broadcast.button_quiet_other"), action=_bc("quiet", "ask")),
     )
-    ctx.say("broadcast.settings", choices=(*_rows(toggles), quiet_row), kinds=kinds, quiet=quiet)
+    ctx.say(
+        "broadcast.settings", choices=(*audience_picker.rows(toggles), quiet_row), kinds=kinds, quiet=quiet
+    )
 
 
 async def _quiet_button(ctx: Ctx, value: str) -> None:

@@ -47,7 +47,7 @@ async def compose(
     assert await bot.say("police", "/notice") == ["notice.ask_text"]
     assert await bot.say("police", "今晚社区活动室开展防诈骗宣传，欢迎参加。") == ["notice.ask_kind"]
     assert bot.actions()[0] == "v1:ntf:kind:community"
-    assert await bot.press("police", "v1:ntf:kind:community") == ["notice.ask_audience"]
+    assert await bot.press("police", "v1:ntf:kind:community") == ["broadcast.ask_audience"]
     assert await bot.press("police", "v1:ntf:aud:community") == ["notice.ask_priority"]
     assert bot.actions() == ["v1:ntf:prio:info", "v1:ntf:prio:important"]
     assert await bot.press("police", "v1:ntf:prio:info") == ["notice.ask_frequency"]
@@ -176,11 +176,14 @@ async def test_grids_are_chosen_by_toggling(bot: Harness) -> None:
     await bot.say("police", "/notice")
     await bot.say("police", "本周六上午网格内开展消防安全检查，请配合。")
     await bot.press("police", "v1:ntf:kind:police")
-    assert await bot.press("police", "v1:ntf:aud:grids") == ["notice.ask_grids"]
-    assert await bot.press("police", "v1:ntf:grid:-done") == ["notice.no_grids_chosen", "notice.ask_grids"]
+    assert await bot.press("police", "v1:ntf:aud:grids") == ["broadcast.ask_grids"]
+    assert await bot.press("police", "v1:ntf:grid:-done") == [
+        "broadcast.no_grids_chosen",
+        "broadcast.ask_grids",
+    ]
     for key in ("g1", "g2", "g1"):
-        assert await bot.press("police", f"v1:ntf:grid:{key}") == ["notice.ask_grids"]
-    assert bot.last.replies[0].choices[0][1].label.key == "notice.grid_chosen"  # type: ignore[union-attr]
+        assert await bot.press("police", f"v1:ntf:grid:{key}") == ["broadcast.ask_grids"]
+    assert bot.last.replies[0].choices[0][1].label.key == "broadcast.grid_chosen"  # type: ignore[union-attr]
     assert await bot.press("police", "v1:ntf:grid:-done") == ["notice.ask_priority"]
     await bot.press("police", "v1:ntf:prio:important")
     await bot.press("police", "v1:ntf:freq:daily")
