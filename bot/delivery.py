@@ -2,23 +2,52 @@
 
 "What happened" is committed before anyone is told; this worker is the only
 place that tells. A row is marked sent only after the platform accepted it, so
-a crash costs at most one repeat of the message in flight, never a loss.
+nothing is ever lost; a crash can repeat only what was on its way.
+
+An alert to a whole district is ten thousand rows, so a drain is a pipeline:
+
+- It takes the *head* of every chat: the chat's oldest row not settled yet. A
+  row waiting to be retried holds back the later rows of its chat; a row merely
+  scheduled for later (a notice held over someone's quiet hours) holds back
+  nothing. A chat has one row on its way at a time, so its messages arrive in
+  order, and its next row is rendered only once the previous one is recorded
+  (an edit needs the reference of the message it edits).
+- Rows are rendered in batches, one transaction per batch, shortly before they go.
+- Up to `max_in_flight` rows per channel are on their way at once; the adapters
+  keep the platforms' flood limits. A channel with `send_many` (WeChat Work:
+  1,000 members per call) gets the rows that say the same thing in one call.
+- Outcomes are recorded by group commit: whatever the platforms accepted while
+  one commit ran goes into the next, so a row is marked within milliseconds of
+  being accepted. A feature's `settled` hook runs per row in that transaction.
+
+`stop()` (SIGTERM) takes no new rows; those on their way finish and are
+recorded before the drain returns. A hard kill (SIGKILL) cannot be made
+exactly-once, as neither platform takes an idempotency key: rows the platform
+accepted but whose commit had not happened are sent again after the restart.
+That is at most the rows in flight (per channel `max_in_flight`, a WeChat Work
+batch counting its recipients) plus the commit under way; nothing is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from datetime import timedelta
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
 from bot.channels.base import Channel, DeliveryError, RetryLater, Undeliverable
+from bot.charts import chart_photos
 from bot.i18n import RenderedMessage, Translator
 from handlers import features, notify
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.media import MediaStore
-from handlers.messages import reply_from_json
+from handlers.messages import Reply, reply_from_json
 from handlers.report_views import card
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -31,6 +60,68 @@ EDITS = frozenset({notify.CARD_EDIT, "summary_edit"})
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=1)
 IDLE_POLL_SECONDS = 5.0
+# Rows on their way at once per channel, unless the channel says otherwise (`max_in_flight`).
+DEFAULT_IN_FLIGHT = 16
+# Heads fetched at once; fetched again when fewer than half of that are left in hand.
+FETCH_PAGE = 1000
+# Rows rendered per transaction (for channels that send many at once: all rows in hand).
+RENDER_BATCH = 64
+# Outcomes recorded per transaction at most: a whole WeChat Work batch.
+COMMIT_BATCH = 1000
+# Sent rows waiting to be recorded, beyond which no new send starts until they are: what a hard
+# kill can repeat is these and the rows in flight, however slow the database is at that moment.
+MAX_UNRECORDED = 32
+# Batched calls on their way per channel. One: a call may carry a thousand recipients, and a
+# hard kill can repeat whatever was on its way.
+BATCHES_IN_FLIGHT = 1
+
+Chat = tuple[str, str]
+
+
+class SendsMany(Protocol):
+    """A channel that can send one message to many chats in one call."""
+
+    max_batch: int
+
+    async def send_many(
+        self, chat_ids: list[str], message: RenderedMessage, photos: list[bytes]
+    ) -> dict[str, str | DeliveryError]:
+        """Per chat: the sent message's reference, or why it was not sent."""
+        ...
+
+
+def _sends_many(channel: Channel) -> SendsMany | None:
+    return cast(SendsMany, channel) if hasattr(channel, "send_many") else None
+
+
+@dataclass
+class _Job:
+    """Rows to send as one: a single row, or rows of identical content for `send_many`."""
+
+    channel: Channel
+    rows: list[OutboxMessage]
+    message: RenderedMessage | None = None
+    photos: list[bytes] = field(default_factory=list)
+    edit_ref: str | None = None
+    # Rendering failed: nothing is sent, the rows are settled (or retried) with this.
+    failure: DeliveryError | None = None
+    # For `send_many`: what rows saying the same thing share (they may join this job).
+    batch_key: tuple[Any, ...] | None = None
+    # A reply with a chart still to draw (once the rendering transaction is over).
+    chart: Reply | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    row: OutboxMessage
+    state: str  # "sent", "failed", "blocked", or "retry"
+    ref: str | None = None
+    error: str = ""
+    retry_at: datetime | None = None
+
+    @property
+    def chat(self) -> Chat:
+        return (self.row.channel, self.row.chat_id)
 
 
 class Delivery:
@@ -51,99 +142,99 @@ class Delivery:
         self.channels = channels
         self._wake = asyncio.Event()
         self._stopping = False
+        self._draining = asyncio.Lock()
+        # The worker's own transactions one at a time: SQLite has a single writer, and
+        # waiting here is far cheaper than in its busy handler.
+        self._db = asyncio.Lock()
+        # Outcomes that could not be recorded (the database failed): recorded first next time,
+        # and their chats are left alone until then, so nothing is sent twice meanwhile.
+        self._unrecorded: list[_Outcome] = []
+        # Counts wake() calls: a drain that found nothing looks again when new rows were queued.
+        self._nudges = 0
+        self._current: _Drain | None = None
 
     def wake(self) -> None:
+        self._nudges += 1
         self._wake.set()
+        if self._current is not None:
+            self._current.progress.set()
 
     async def run(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            pause = IDLE_POLL_SECONDS
             try:
                 await self.drain()
+                pause = await self._until_next_due()
             except Exception:
                 log.exception("outbox drain failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_POLL_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), timeout=pause)
 
     def stop(self) -> None:
+        """Take no new rows; the drain under way returns once the rows on their way are recorded."""
         self._stopping = True
         self._wake.set()
+        if self._current is not None:
+            self._current.progress.set()
 
-    async def drain(self, limit: int = 200) -> int:
-        """Send everything due now; returns how many rows were settled (sent or given up)."""
-        async with self.database.transaction() as connection:
-            due = await Repos(connection).outbox.due(self.clock.now(), limit)
-        settled = 0
-        held_back: set[tuple[str, str]] = set()
-        for row in due:
-            chat = (row.channel, row.chat_id)
-            channel = self.channels.get(row.channel)
-            # Keep a chat's messages in order: once one waits, the later ones wait too.
-            if channel is None or chat in held_back:
-                continue
-            if await self._deliver(channel, row):
-                settled += 1
-            else:
-                held_back.add(chat)
-        return settled
+    async def drain(self) -> int:
+        """Send everything due (also what falls due meanwhile); returns how many rows were settled
+        (sent or given up)."""
+        async with self._draining:
+            self._current = _Drain(self)
+            try:
+                return await self._current.run()
+            finally:
+                self._current = None
 
-    async def _deliver(self, channel: Channel, row: OutboxMessage) -> bool:
+    async def _until_next_due(self) -> float:
+        now = self.clock.now()
+        async with self._db, self.database.transaction() as connection:
+            due = await Repos(connection).outbox.next_due(now, self.channels)
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, (due - now).total_seconds())
+
+    # --- fetching and rendering ----------------------------------------------------------
+
+    async def _heads(self, limit: int) -> list[OutboxMessage]:
+        async with self._db, self.database.transaction() as connection:
+            return await Repos(connection).outbox.heads(self.clock.now(), self.channels, limit)
+
+    async def _render_rows(self, rows: list[OutboxMessage]) -> list[_Job]:
+        """One job per row, rendered in one transaction; one row at a time if that fails."""
         try:
-            async with self.database.transaction() as connection:
-                message, photos, card_ref = await self._render(Repos(connection), channel, row)
-            if row.kind in EDITS and card_ref is not None:
-                try:
-                    await channel.edit(row.chat_id, card_ref, message)
-                    ref = card_ref
-                except Undeliverable as gone:
-                    if gone.blocked:
-                        raise
-                    # The card was deleted in the group (or is too old to edit): post it afresh.
-                    ref = await channel.send(row.chat_id, message, photos)
-            else:
-                ref = await channel.send(row.chat_id, message, photos)
-        except RetryLater as wait:
-            await self._retry(row, str(wait), timedelta(seconds=wait.seconds))
-            return False
+            async with self._db, self.database.transaction() as connection:
+                repos = Repos(connection)
+                photos: dict[int, bytes | None] = {}
+                jobs = [await self._job(repos, row, photos) for row in rows]
+            # Charts are drawn after the transaction: drawing takes a while, and SQLite one writer.
+            for job in jobs:
+                if job.chart is not None:
+                    job.photos += await chart_photos(self.translator, job.rows[0].language, job.chart)
+            return jobs
+        except Exception as error:
+            if len(rows) == 1:
+                log.exception("could not render outbox row", extra={"outbox_id": rows[0].id})
+                failure = DeliveryError(f"could not render: {error!r}")
+                return [_Job(self.channels[rows[0].channel], rows, failure=failure)]
+        # One bad row (a feature's render failing in the database) costs only itself.
+        return [job for row in rows for job in await self._render_rows([row])]
+
+    async def _job(self, repos: Repos, row: OutboxMessage, photos: dict[int, bytes | None]) -> _Job:
+        channel = self.channels[row.channel]
+        try:
+            reply, message, data, edit_ref = await self._render(repos, channel, row, photos)
         except Undeliverable as gone:
-            log.info("outbox message undeliverable", extra={"outbox_id": row.id, "channel": row.channel})
-            await self._give_up(row, "blocked" if gone.blocked else "failed", str(gone))
-            return True
-        except (DeliveryError, OSError, TimeoutError) as error:
-            if row.attempts + 1 >= MAX_ATTEMPTS:
-                await self._give_up(row, "failed", str(error))
-                return True
-            await self._retry(row, str(error), min(MAX_BACKOFF, timedelta(seconds=2 ** (row.attempts + 1))))
-            return False
-        async with self.database.transaction() as connection:
-            repos = Repos(connection)
-            await repos.outbox.mark_sent(row.id, self.clock.now())
-            if row.kind in (notify.CARD, notify.CARD_EDIT):
-                await repos.reports.add_card(int(row.payload["report_id"]), row.channel, row.chat_id, ref)
-            await self._settled(repos, row, "sent", ref)
-        log.info("outbox message sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind})
-        return True
-
-    async def _give_up(self, row: OutboxMessage, state: str, error: str) -> None:
-        async with self.database.transaction() as connection:
-            repos = Repos(connection)
-            await repos.outbox.mark_final(row.id, state, error)
-            if state == "blocked":
-                await repos.users.mark_blocked(row.channel, row.chat_id, self.clock.now())
-            await self._settled(repos, row, state, None)
-
-    async def _settled(self, repos: Repos, row: OutboxMessage, state: str, ref: str | None) -> None:
-        kind = features.OUTBOX_KINDS.get(row.kind)
-        if kind is not None and kind.settled is not None:
-            await kind.settled(repos, self.community, row, state, ref, self.clock.now())
-
-    async def _retry(self, row: OutboxMessage, error: str, wait: timedelta) -> None:
-        async with self.database.transaction() as connection:
-            await Repos(connection).outbox.mark_retry(row.id, error, self.clock.now() + wait)
+            return _Job(channel, [row], failure=gone)
+        # An edit changes words and buttons only; the photos (and a chart) stay as sent.
+        chart = reply if reply.chart is not None and (row.kind not in EDITS or edit_ref is None) else None
+        return _Job(channel, [row], message, data, edit_ref, chart=chart)
 
     async def _render(
-        self, repos: Repos, channel: Channel, row: OutboxMessage
-    ) -> tuple[RenderedMessage, list[bytes], str | None]:
+        self, repos: Repos, channel: Channel, row: OutboxMessage, photos: dict[int, bytes | None]
+    ) -> tuple[Reply, RenderedMessage, list[bytes], str | None]:
         card_ref: str | None = None
         if row.kind in (notify.CARD, notify.CARD_EDIT):
             report = await repos.reports.get(int(row.payload["report_id"]))
@@ -161,11 +252,398 @@ class Delivery:
         else:
             reply = reply_from_json(row.payload)
         message = self.translator.render(row.language, reply, channel.deep_link)
-        photos: list[bytes] = []
+        data: list[bytes] = []
         # An edit changes words and buttons only; the photo stays as sent.
         if row.kind not in EDITS or card_ref is None:
             for media_id in reply.photos:
-                data = await self.media.read(repos, media_id)
-                if data is not None:
-                    photos.append(data)
-        return message, photos, card_ref
+                if media_id not in photos:  # an alert's photo is read once per batch, not per person
+                    photos[media_id] = await self.media.read(repos, media_id)
+                if (photo := photos[media_id]) is not None:
+                    data.append(photo)
+        return reply, message, data, card_ref
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def _deliver(self, job: _Job) -> list[_Outcome]:
+        if job.failure is not None:
+            return [self._after(row, job.failure) for row in job.rows]
+        assert job.message is not None
+        if len(job.rows) > 1:
+            many = _sends_many(job.channel)
+            assert many is not None
+            try:
+                results = await many.send_many([row.chat_id for row in job.rows], job.message, job.photos)
+            except Exception as error:
+                return [self._after(row, error) for row in job.rows]
+            outcomes = []
+            for row in job.rows:
+                result = results.get(row.chat_id, DeliveryError("the channel said nothing about this chat"))
+                outcomes.append(
+                    _Outcome(row, "sent", result) if isinstance(result, str) else self._after(row, result)
+                )
+            return outcomes
+        row = job.rows[0]
+        try:
+            ref = await self._send_one(job.channel, row, job.message, job.photos, job.edit_ref)
+        except Exception as error:
+            return [self._after(row, error)]
+        log.debug(
+            "outbox message sent", extra={"outbox_id": row.id, "channel": row.channel, "kind": row.kind}
+        )
+        return [_Outcome(row, "sent", ref)]
+
+    async def _send_one(
+        self,
+        channel: Channel,
+        row: OutboxMessage,
+        message: RenderedMessage,
+        photos: list[bytes],
+        edit_ref: str | None,
+    ) -> str:
+        if row.kind in EDITS and edit_ref is not None:
+            try:
+                await channel.edit(row.chat_id, edit_ref, message)
+                return edit_ref
+            except Undeliverable as gone:
+                if gone.blocked:
+                    raise
+                # The card was deleted in the group (or is too old to edit): post it afresh.
+        return await channel.send(row.chat_id, message, photos)
+
+    def _after(self, row: OutboxMessage, error: BaseException) -> _Outcome:
+        """What becomes of a row that was not sent."""
+        now = self.clock.now()
+        if isinstance(error, RetryLater):
+            return _Outcome(row, "retry", error=str(error), retry_at=now + timedelta(seconds=error.seconds))
+        if isinstance(error, Undeliverable):
+            log.info("outbox message undeliverable", extra={"outbox_id": row.id, "channel": row.channel})
+            return _Outcome(row, "blocked" if error.blocked else "failed", error=str(error))
+        if not isinstance(error, DeliveryError | OSError | TimeoutError):
+            log.error("sending failed unexpectedly", exc_info=error, extra={"outbox_id": row.id})
+        if row.attempts + 1 >= MAX_ATTEMPTS:
+            return _Outcome(row, "failed", error=str(error))
+        backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** (row.attempts + 1)))
+        return _Outcome(row, "retry", error=str(error) or type(error).__name__, retry_at=now + backoff)
+
+    # --- recording -----------------------------------------------------------------------------
+
+    async def _record(self, outcomes: list[_Outcome]) -> list[_Outcome]:
+        """Record outcomes in one transaction; returns those that could not be recorded."""
+        try:
+            await self._record_in_one(outcomes, hooks=True)
+            return []
+        except Exception:
+            log.exception("recording outbox rows failed", extra={"rows": len(outcomes)})
+        lost = []
+        # One at a time, so a feature's failing `settled` hook costs only its own row; and
+        # without the hook if that is what fails, as a row that went out must be marked.
+        for outcome in outcomes:
+            for hooks in (True, False):
+                try:
+                    await self._record_in_one([outcome], hooks=hooks)
+                    break
+                except Exception:
+                    log.exception("recording an outbox row failed", extra={"outbox_id": outcome.row.id})
+            else:
+                lost.append(outcome)
+        return lost
+
+    async def _record_in_one(self, outcomes: list[_Outcome], *, hooks: bool) -> None:
+        now = self.clock.now()
+        async with self._db, self.database.transaction() as connection:
+            repos = Repos(connection)
+            # An alert's copies are nearly all "sent": one statement for all of them.
+            await Repos(connection).outbox.mark_sent([o.row.id for o in outcomes if o.state == "sent"], now)
+            for outcome in outcomes:
+                row = outcome.row
+                if outcome.state == "retry":
+                    assert outcome.retry_at is not None
+                    await repos.outbox.mark_retry(row.id, outcome.error, outcome.retry_at)
+                    continue
+                if outcome.state == "sent":
+                    if row.kind in (notify.CARD, notify.CARD_EDIT):
+                        assert outcome.ref is not None
+                        report_id = int(row.payload["report_id"])
+                        await repos.reports.add_card(report_id, row.channel, row.chat_id, outcome.ref)
+                else:
+                    await repos.outbox.mark_final(row.id, outcome.state, outcome.error)
+                    if outcome.state == "blocked":
+                        await repos.users.mark_blocked(row.channel, row.chat_id, now)
+                if hooks:
+                    kind = features.OUTBOX_KINDS.get(row.kind)
+                    if kind is not None and kind.settled is not None:
+                        await kind.settled(repos, self.community, row, outcome.state, outcome.ref, now)
+        log.debug("outbox rows recorded", extra={"rows": len(outcomes)})
+
+
+class _Recorder:
+    """Group commit: outcomes that arrive while one commit runs go into the next one."""
+
+    def __init__(
+        self, delivery: Delivery, on_commit: Callable[[list[_Outcome], list[_Outcome]], None]
+    ) -> None:
+        self.delivery = delivery
+        self.on_commit = on_commit
+        self.queue: list[_Outcome] = []
+        self.unrecorded: list[_Outcome] = []
+        self.settled = 0
+        self.commits = 0
+        self.states: Counter[str] = Counter()
+        # Outcomes taken from the queue by the commit under way.
+        self.committing = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and (self._task is None or self._task.done())
+
+    @property
+    def backlog(self) -> int:
+        return len(self.queue) + self.committing
+
+    def add(self, outcomes: Iterable[_Outcome]) -> None:
+        self.queue.extend(outcomes)
+        if self.queue and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._commit())
+
+    async def _commit(self) -> None:
+        while self.queue:
+            batch = self.queue[:COMMIT_BATCH]
+            del self.queue[: len(batch)]
+            self.committing = len(batch)
+            try:
+                lost = await self.delivery._record(batch)
+            finally:
+                self.committing = 0
+            lost_ids = {outcome.row.id for outcome in lost}
+            recorded = [outcome for outcome in batch if outcome.row.id not in lost_ids]
+            self.unrecorded.extend(lost)
+            self.settled += sum(1 for outcome in recorded if outcome.state != "retry")
+            self.states.update(outcome.state for outcome in recorded)
+            self.commits += 1
+            self.on_commit(recorded, lost)
+
+    async def flush(self) -> None:
+        while not self.idle:
+            assert self._task is not None
+            await self._task
+
+
+class _Drain:
+    """One drain: everything due, and whatever falls due or is queued while it runs."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.delivery = delivery
+        # Set whenever something happened that may let the drain go on.
+        self.progress = asyncio.Event()
+        # Fetched rows not rendered yet; those for channels with `send_many` apart (all rendered at once).
+        self.unrendered: deque[OutboxMessage] = deque()
+        self.unrendered_batchable: list[OutboxMessage] = []
+        self.ready: dict[str, deque[_Job]] = {}
+        self.sending: set[asyncio.Task[None]] = set()
+        # Jobs for `send_many` not started yet, by content: rows rendered later join them.
+        self.open_batches: dict[tuple[str, Any], _Job] = {}
+        self.in_flight: Counter[str] = Counter()
+        self.batches_in_flight: Counter[str] = Counter()
+        # Chats with a row in hand (fetched, on its way, or not recorded yet): not fetched again.
+        self.busy: set[Chat] = set()
+        self.recorder = _Recorder(delivery, self._recorded)
+        # Set when recording failed: stop taking rows, the database is in trouble.
+        self.broken = False
+        # (commits, wake-ups) when a fetch last found nothing new; equal again means "nothing to do".
+        self._dry: tuple[int, int] | None = None
+        # Batches not full yet may wait for the next fetch to top them up (see _growing).
+        self._let_batches_grow = True
+
+    async def run(self) -> int:
+        delivery = self.delivery
+        if delivery._unrecorded:
+            carried, delivery._unrecorded = delivery._unrecorded, []
+            self.busy.update(outcome.chat for outcome in carried)
+            self.recorder.add(carried)
+        try:
+            while True:
+                self.progress.clear()
+                taking = not (delivery._stopping or self.broken)
+                worked = await self._fill() if taking else False
+                if taking:
+                    self._start_sends()
+                if not self.sending and self.recorder.idle:
+                    if not taking:
+                        break
+                    if not self._holding() and self._dry == self._state():
+                        break
+                    if not worked:
+                        # Nothing on its way, nothing fetched or rendered: batches waiting to
+                        # grow are all there is, so let them go as they are.
+                        self._let_batches_grow = False
+                        continue
+                if not worked:
+                    await self.progress.wait()
+        finally:
+            # A send that began is never abandoned: it finishes and is recorded.
+            if self.sending:
+                await asyncio.wait(self.sending)
+            await self.recorder.flush()
+            delivery._unrecorded = self.recorder.unrecorded
+            if self.recorder.states or self.recorder.unrecorded:
+                figures = {**self.recorder.states, "unrecorded": len(self.recorder.unrecorded)}
+                log.info("outbox drained", extra=figures)
+        return self.recorder.settled
+
+    def _state(self) -> tuple[int, int]:
+        return (self.recorder.commits, self.delivery._nudges)
+
+    def _holding(self) -> bool:
+        return bool(self.unrendered or self.unrendered_batchable or any(self.ready.values()))
+
+    async def _fill(self) -> bool:
+        """Fetch and render what is needed next; True if something was."""
+        fetched = False
+        if self._wants_fetch():
+            fetched = await self._fetch()
+        ready = sum(len(jobs) for jobs in self.ready.values())
+        if self.unrendered_batchable or (self.unrendered and ready < RENDER_BATCH):
+            for job in self._grouped(await self.delivery._render_rows(self._next_batch())):
+                self.ready.setdefault(job.channel.name, deque()).append(job)
+            return True
+        return fetched
+
+    async def _fetch(self) -> bool:
+        state = self._state()
+        # Chats in hand now, also those recorded while the query runs: the query may have seen
+        # their row before it was recorded, and it must not be taken again.
+        in_hand = set(self.busy)
+        heads = await self.delivery._heads(FETCH_PAGE + len(in_hand))
+        in_hand |= self.busy
+        fresh = [row for row in heads if (row.channel, row.chat_id) not in in_hand]
+        if not fresh:
+            self._dry = state
+            return False
+        self._dry = None
+        self.busy.update((row.channel, row.chat_id) for row in fresh)
+        for row in fresh:
+            if _sends_many(self.delivery.channels[row.channel]) is None:
+                self.unrendered.append(row)
+            else:
+                self.unrendered_batchable.append(row)
+        return True
+
+    def _wants_fetch(self) -> bool:
+        """Fetch when what was fetched is rendered, something may have changed since the last
+        fetch found nothing, and little is left in hand (or a batch waits to be topped up)."""
+        if self.unrendered or self.unrendered_batchable or self._dry == self._state():
+            return False
+        return len(self.busy) < FETCH_PAGE // 2 or (self._partial_batch() and self._may_grow())
+
+    def _partial_batch(self) -> bool:
+        return any(1 < len(job.rows) < _max_batch(job) for job in self.open_batches.values())
+
+    def _growing(self, job: _Job) -> bool:
+        """A batch not full yet that rows of the next fetch may join (one call then serves them
+        all): held back while the last fetch found something and not too much is held already.
+        A single row is not held: it is most likely a message of its own."""
+        if job.batch_key is None or not 1 < len(job.rows) < _max_batch(job):
+            return False
+        return self.open_batches.get(job.batch_key) is job and self._may_grow()
+
+    def _may_grow(self) -> bool:
+        return self._let_batches_grow and self._dry != self._state() and len(self.busy) < 3 * FETCH_PAGE
+
+    def _next_batch(self) -> list[OutboxMessage]:
+        """The next rows to render: every row for channels that send many at once (grouped by
+        content after rendering), and up to RENDER_BATCH others."""
+        batch = self.unrendered_batchable
+        self.unrendered_batchable = []
+        for _ in range(min(RENDER_BATCH, len(self.unrendered))):
+            batch.append(self.unrendered.popleft())
+        return batch
+
+    def _grouped(self, jobs: list[_Job]) -> list[_Job]:
+        """New jobs to queue: rows saying exactly the same thing through a channel with `send_many`
+        join one job (also one queued earlier and not started yet), up to the channel's maximum."""
+        out: list[_Job] = []
+        for job in jobs:
+            many = _sends_many(job.channel)
+            if many is None or job.failure is not None or job.edit_ref is not None or job.message is None:
+                out.append(job)
+                continue
+            job.batch_key = (job.channel.name, _content_key(job.message, job.photos))
+            batch = self.open_batches.get(job.batch_key)
+            if batch is None or len(batch.rows) >= many.max_batch:
+                self.open_batches[job.batch_key] = job
+                out.append(job)
+            else:
+                batch.rows.extend(job.rows)
+        return out
+
+    def _start_sends(self) -> None:
+        if self.recorder.backlog >= MAX_UNRECORDED:
+            return  # the next commit sets progress
+        for name, jobs in self.ready.items():
+            channel = self.delivery.channels[name]
+            limit = getattr(channel, "max_in_flight", DEFAULT_IN_FLIGHT)
+            postponed: deque[_Job] = deque()
+            while jobs and self.in_flight[name] < limit:
+                job = jobs.popleft()
+                batch = len(job.rows) > 1
+                if batch and self.batches_in_flight[name] >= BATCHES_IN_FLIGHT:
+                    postponed.append(job)
+                    continue
+                if self._growing(job):
+                    postponed.append(job)
+                    continue
+                self.in_flight[name] += 1
+                self.batches_in_flight[name] += int(batch)
+                if job.batch_key is not None and self.open_batches.get(job.batch_key) is job:
+                    del self.open_batches[job.batch_key]
+                task = asyncio.create_task(self._send(job, batch))
+                self.sending.add(task)
+            jobs.extendleft(reversed(postponed))
+
+    async def _send(self, job: _Job, batch: bool) -> None:
+        name = job.channel.name
+        try:
+            outcomes = await self.delivery._deliver(job)
+        except Exception as error:
+            outcomes = [self.delivery._after(row, error) for row in job.rows]
+        try:
+            self.recorder.add(outcomes)
+        finally:
+            self.in_flight[name] -= 1
+            self.batches_in_flight[name] -= int(batch)
+            task = asyncio.current_task()
+            assert task is not None
+            self.sending.discard(task)
+            self.progress.set()
+
+    def _recorded(self, recorded: list[_Outcome], lost: list[_Outcome]) -> None:
+        for outcome in recorded:
+            self.busy.discard(outcome.chat)
+        if lost:
+            self.broken = True
+        self.progress.set()
+
+
+def _max_batch(job: _Job) -> int:
+    many = _sends_many(job.channel)
+    return many.max_batch if many is not None else 1
+
+
+def _content_key(message: RenderedMessage, photos: list[bytes]) -> tuple[Any, ...]:
+    """Equal for messages that look the same to every recipient."""
+    attachments = hashlib.sha256()
+    for photo in photos:
+        attachments.update(hashlib.sha256(photo).digest())
+    if message.document is not None:
+        attachments.update(message.document.filename.encode() + b"\0" + message.document.mime.encode())
+        attachments.update(hashlib.sha256(message.document.data).digest())
+    buttons = tuple(tuple((b.label, b.action, b.url) for b in row) for row in message.buttons)
+    return (
+        message.text,
+        buttons,
+        message.keyboard,
+        tuple(message.keyboard_labels),
+        message.pin,
+        attachments.digest(),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXAMPLE_COMMUNITY_FILE = Path(__file__).resolve().parent.parent / "config" / "community.example.toml"
@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # How often APScheduler looks for due reminders, escalations and expired drafts.
     scheduler_tick_seconds: float = 15.0
+    # Telegram's flood limits, kept by the adapter so that Telegram rarely has to answer 429:
+    # about 30 messages a second in all, 20 a minute into one group, one a second into one chat.
+    telegram_rate_per_second: float = Field(default=30.0, gt=0)
+    telegram_group_per_minute: int = Field(default=20, gt=0)
+    telegram_chat_per_second: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _wecom_complete(self) -> Settings:

@@ -78,6 +78,28 @@ class Document:
 
 
 @dataclass(frozen=True)
+class BarSeries:
+    label: Text
+    colour: str
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A stacked bar chart, described neutrally: the channel side draws it in the reader's language.
+
+    `category_keys` are plain ASCII stand-ins for the category labels, for machines
+    without a font that can draw them (a grid's key for its Chinese name).
+    """
+
+    title: Text | Lines
+    y_label: Text
+    categories: tuple[Text | Verbatim, ...]
+    category_keys: tuple[str, ...]
+    series: tuple[BarSeries, ...]
+
+
+@dataclass(frozen=True)
 class Reply:
     text: Text | Lines
     choices: tuple[tuple[Choice, ...], ...] = ()
@@ -86,6 +108,8 @@ class Reply:
     document: Document | None = None
     # Pin it where the bot may pin (urgent alerts in Telegram groups).
     pin: bool = False
+    # Drawn as one more photo when the reply is sent.
+    chart: Chart | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +201,7 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
         "photos": list(reply.photos),
         "keyboard": reply.keyboard,
         "pin": reply.pin,
+        "chart": None if reply.chart is None else _chart_to_json(reply.chart),
         "document": None
         if reply.document is None
         else {
@@ -201,6 +226,7 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
         keyboard=data["keyboard"],
         document=_document_from_json(data.get("document")),
         pin=bool(data.get("pin", False)),
+        chart=_chart_from_json(data.get("chart")),
     )
 
 
@@ -208,3 +234,30 @@ def _document_from_json(data: dict[str, str] | None) -> Document | None:
     if data is None:
         return None
     return Document(data["filename"], data["mime"], base64.b64decode(data["data"]))
+
+
+def _chart_to_json(chart: Chart) -> dict[str, Any]:
+    return {
+        "title": _value_to_json(chart.title),
+        "y_label": _value_to_json(chart.y_label),
+        "categories": [_value_to_json(c) for c in chart.categories],
+        "category_keys": list(chart.category_keys),
+        "series": [
+            {"label": _value_to_json(s.label), "colour": s.colour, "values": list(s.values)}
+            for s in chart.series
+        ],
+    }
+
+
+def _chart_from_json(data: dict[str, Any] | None) -> Chart | None:
+    if data is None:
+        return None
+    return Chart(
+        title=_value_from_json(data["title"]),
+        y_label=_value_from_json(data["y_label"]),
+        categories=tuple(_value_from_json(c) for c in data["categories"]),
+        category_keys=tuple(data["category_keys"]),
+        series=tuple(
+            BarSeries(_value_from_json(s["label"]), s["colour"], tuple(s["values"])) for s in data["series"]
+        ),
+    )

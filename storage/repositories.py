@@ -6,7 +6,7 @@ clock, not the database server's, decides what time it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from functools import cache
 from typing import Any
@@ -486,12 +486,52 @@ class OutboxRepo(Repo):
         )
         return all_models(OutboxMessage, rows)
 
-    async def mark_sent(self, message_id: int, now: datetime) -> None:
-        await self.c.execute(
-            t.outbox.update()
-            .where(t.outbox.c.id == message_id)
-            .values(state="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)
+    async def mark_sent(self, message_ids: Sequence[int], now: datetime) -> None:
+        """Rows the platform accepted: one statement for a whole batch."""
+        if message_ids:
+            await self.c.execute(
+                t.outbox.update()
+                .where(t.outbox.c.id.in_(list(message_ids)))
+                .values(state="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)
+            )
+
+    async def heads(self, now: datetime, channels: Iterable[str], limit: int) -> list[OutboxMessage]:
+        """Per chat, its oldest pending row if it is due now: a chat's messages go out in order.
+
+        A row waiting to be retried holds back its chat's later rows; a row merely
+        scheduled for later (quiet hours) does not.
+        """
+        o = t.outbox
+        first = (
+            sa.select(sa.func.min(o.c.id).label("id"))
+            .where(
+                o.c.state == "pending",
+                o.c.channel.in_(list(channels)),
+                sa.or_(o.c.next_attempt_at <= now, o.c.attempts > 0),
+            )
+            .group_by(o.c.channel, o.c.chat_id)
+            .subquery()
         )
+        rows = await self.c.execute(
+            sa.select(o)
+            .join(first, o.c.id == first.c.id)
+            .where(o.c.next_attempt_at <= now)
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        return all_models(OutboxMessage, rows)
+
+    async def next_due(self, now: datetime, channels: Iterable[str]) -> datetime | None:
+        """When the next pending row of these channels falls due, if any is waiting for later."""
+        o = t.outbox
+        due: datetime | None = (
+            await self.c.execute(
+                sa.select(sa.func.min(o.c.next_attempt_at)).where(
+                    o.c.state == "pending", o.c.channel.in_(list(channels)), o.c.next_attempt_at > now
+                )
+            )
+        ).scalar()
+        return due
 
     async def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
         await self.c.execute(
@@ -582,9 +622,24 @@ class InboxRepo(Repo):
 
 class MenuRepo(Repo):
     async def remember(self, channel: str, chat_id: str, actions: list[str | None], now: datetime) -> None:
-        values = {"actions": actions, "updated_at": now}
-        stmt = self._insert(t.menus).values(channel=channel, chat_id=chat_id, **values)
-        await self.c.execute(stmt.on_conflict_do_update(index_elements=["channel", "chat_id"], set_=values))
+        await self.remember_many(channel, [chat_id], actions, now)
+
+    async def remember_many(
+        self, channel: str, chat_ids: Sequence[str], actions: list[str | None], now: datetime
+    ) -> None:
+        """The same menu for many chats (the members of one batched send): one statement."""
+        statement = self._insert(t.menus)
+        statement = statement.on_conflict_do_update(
+            index_elements=["channel", "chat_id"],
+            set_={"actions": statement.excluded.actions, "updated_at": statement.excluded.updated_at},
+        )
+        await self.c.execute(
+            statement,
+            [
+                {"channel": channel, "chat_id": chat, "actions": actions, "updated_at": now}
+                for chat in chat_ids
+            ],
+        )
 
     async def action(self, channel: str, chat_id: str, number: int) -> str | None:
         actions = (

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
-from collections.abc import Awaitable, Sequence
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from telegram import (
@@ -39,6 +44,13 @@ NAME = "telegram"
 CONCURRENT_UPDATES = 64
 # Engine calls at once on a database with concurrent writers (PostgreSQL).
 ENGINE_CALLS = 8
+# Outbox rows the delivery worker may have on their way at once: enough to keep the flood
+# limits busy across Bot API round trips of a few hundred milliseconds.
+MAX_IN_FLIGHT = 32
+# A chat whose turn is further off than this is not waited for: the outbox retries the row then.
+MAX_FLOOD_WAIT_SECONDS = 3.0
+# Photos already on Telegram's servers are sent again by file_id instead of being uploaded again.
+FILE_ID_CACHE = 256
 CAPTION_PREFIX = "c"
 UNSUPPORTED_KINDS = (
     "sticker",
@@ -98,8 +110,199 @@ def _person(update: object) -> int | None:
     return None  # Everything else is handled in order among itself.
 
 
+# --- flood control ----------------------------------------------------------------
+
+
+class _Window:
+    """At most `limit` sends in any `period` seconds, counted the way the server counts them.
+
+    A send holds its place from the moment it is let through until `period` after its
+    answer came back. The server stamps the request somewhere in between, so whatever
+    the network does to the requests' timing, this never lets through one the server
+    would refuse. Senders wait in turn (those answering a person first).
+    """
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.ceiling = limit
+        self.limit = limit
+        self.period = period
+        self.answered: deque[float] = deque()
+        self.open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._changed = asyncio.Event()
+        self._granter: asyncio.Task[None] | None = None
+        self._slowed_at = 0.0
+
+    def _used(self, now: float) -> int:
+        horizon = now - self.period
+        while self.answered and self.answered[0] <= horizon:
+            self.answered.popleft()
+        if self.limit < self.ceiling:
+            # Back up by a twentieth of the configured rate per period without a 429.
+            periods = int((now - self._slowed_at) / self.period)
+            if periods:
+                self.limit = min(self.ceiling, self.limit + periods * max(1, self.ceiling // 20))
+                self._slowed_at += periods * self.period
+        return len(self.answered) + self.open
+
+    def wait_needed(self, now: float, count: int = 1) -> float:
+        """About how long `count` sends asked for now would wait for their turn."""
+        waiting = sum(1 for turn in self._waiters if not turn.done())
+        need = self._used(now) + waiting + count - self.limit
+        if need <= 0:
+            return 0.0
+        if need <= len(self.answered):
+            return self.answered[need - 1] + self.period - now
+        return self.period  # behind sends still waiting for their answer
+
+    def idle(self, now: float) -> bool:
+        return self._used(now) == 0 and not self._waiters
+
+    def take(self) -> None:
+        """Count a send that does not wait for its turn."""
+        self.open += 1
+
+    async def acquire(self, *, first: bool = False) -> None:
+        if not self._waiters and self._used(time.monotonic()) < self.limit:
+            self.open += 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if first:
+            self._waiters.appendleft(turn)
+        else:
+            self._waiters.append(turn)
+        if self._granter is None or self._granter.done():
+            self._granter = asyncio.create_task(self._grant())
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.give_back()  # granted just as its sender gave up
+            raise
+
+    def release(self) -> None:
+        """The send was answered (or failed): its place frees `period` from now."""
+        self.open -= 1
+        self.answered.append(time.monotonic())
+        self._changed.set()
+
+    def give_back(self) -> None:
+        """The place was not used after all."""
+        self.open -= 1
+        self._changed.set()
+
+    def slow_down(self) -> None:
+        """Telegram said 429 all the same (a lower limit than configured, another process on the
+        same token): take a fifth off the rate, and win it back while no 429 follows."""
+        self.limit = max(1, int(self.limit * 0.8))
+        self._slowed_at = time.monotonic()
+
+    async def _grant(self) -> None:
+        while self._waiters:
+            turn = self._waiters[0]
+            if turn.done():  # its sender gave up waiting
+                self._waiters.popleft()
+                continue
+            now = time.monotonic()
+            if self._used(now) < self.limit:
+                self._waiters.popleft()
+                self.open += 1
+                turn.set_result(None)
+                continue
+            self._changed.clear()
+            timeout = self.answered[0] + self.period - now if self.answered else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+
+
+def _per_second(rate: float) -> _Window:
+    # 0.5 a second is "one every two seconds", not zero.
+    limit = max(1, int(rate))
+    return _Window(limit, limit / rate)
+
+
+@dataclass
+class _Turn:
+    """One outgoing message, which may take several Bot API calls (photos, long text)."""
+
+    chat_id: str
+    group: bool
+    # A reply to what the person just did, rather than something from the outbox.
+    reply: bool
+    calls_left: int
+    begun: bool = False
+
+
+class FloodControl:
+    """Telegram's flood limits, kept here so that Telegram rarely has to enforce them with a 429.
+
+    Every send waits for the bot's turn (about 30 a second) and its chat's (20 a minute into
+    a group, one a second into a private chat). A direct reply in a private chat does not
+    wait for the chat's turn, as its pace is the person's own, but is counted; it goes
+    before outbox rows waiting for the bot's turn. A chat whose turn is more than
+    `max_wait` away refuses the message before it begins (RetryLater), so the outbox keeps
+    the row and the sender is free for other chats; once a message has begun, its later
+    calls wait for their turn, so that it is never left half sent.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        group_per_minute: int,
+        chat_per_second: float,
+        max_wait: float = MAX_FLOOD_WAIT_SECONDS,
+    ) -> None:
+        self.bot = _per_second(per_second)
+        self.group_per_minute = group_per_minute
+        self.chat_per_second = chat_per_second
+        self.max_wait = max_wait
+        self._chats: dict[str, _Window] = {}
+        self._sweep_at = 4096
+
+    def _chat(self, turn: _Turn) -> _Window:
+        window = self._chats.get(turn.chat_id)
+        if window is None:
+            if len(self._chats) >= self._sweep_at:
+                self._forget_idle()
+            group = turn.group
+            window = _Window(self.group_per_minute, 60.0) if group else _per_second(self.chat_per_second)
+            self._chats[turn.chat_id] = window
+        return window
+
+    def _forget_idle(self) -> None:
+        now = time.monotonic()
+        self._chats = {chat: w for chat, w in self._chats.items() if not w.idle(now)}
+        self._sweep_at = max(4096, 2 * len(self._chats))
+
+    async def enter(self, turn: _Turn) -> tuple[_Window, ...]:
+        """Wait until the next call of `turn` may go; returns the windows to leave afterwards."""
+        chat = self._chat(turn)
+        if turn.reply and not turn.group:
+            chat.take()
+        else:
+            if not turn.begun:
+                wait = chat.wait_needed(time.monotonic(), turn.calls_left)
+                if wait > self.max_wait:
+                    raise RetryLater(wait, "flood control: the chat's turn is too far off")
+            await chat.acquire()
+        try:
+            await self.bot.acquire(first=turn.reply)
+        except BaseException:
+            chat.give_back()
+            raise
+        turn.begun = True
+        turn.calls_left -= 1
+        return chat, self.bot
+
+    @staticmethod
+    def leave(windows: tuple[_Window, ...]) -> None:
+        for window in windows:
+            window.release()
+
+
 class TelegramChannel:
     name = NAME
+    max_in_flight = MAX_IN_FLIGHT
 
     def __init__(self, runtime: Runtime, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         self.runtime = runtime
@@ -109,6 +312,15 @@ class TelegramChannel:
         # SQLite has one writer and every engine call writes: queueing here is far cheaper
         # than SQLite's busy handler, which sleeps up to 100 ms between tries.
         self._engine_slots = asyncio.Semaphore(1 if runtime.database.dialect == "sqlite" else ENGINE_CALLS)
+        settings = runtime.settings
+        self.flood = FloodControl(
+            settings.telegram_rate_per_second,
+            settings.telegram_group_per_minute,
+            settings.telegram_chat_per_second,
+        )
+        self._file_ids: OrderedDict[bytes, str] = OrderedDict()
+        # Photos being uploaded right now, and the file_id they will have (None if the upload failed).
+        self._uploading: dict[bytes, asyncio.Future[str | None]] = {}
 
     @classmethod
     def build(
@@ -261,7 +473,7 @@ class TelegramChannel:
             rendered = translator.render(language, reply, self.deep_link)
             try:
                 photos = await self._photos(reply.photos)
-                await self.send(incoming.chat_id, rendered, photos, group=incoming.is_group)
+                await self.send(incoming.chat_id, rendered, photos, group=incoming.is_group, reply=True)
             except Undeliverable:
                 log.info("direct reply undeliverable", extra={"chat": incoming.chat_id})
                 return
@@ -338,54 +550,130 @@ class TelegramChannel:
         return None
 
     async def send(
-        self, chat_id: str, message: RenderedMessage, photos: list[bytes], group: bool | None = None
+        self,
+        chat_id: str,
+        message: RenderedMessage,
+        photos: list[bytes],
+        group: bool | None = None,
+        *,
+        reply: bool = False,
     ) -> str:
-        bot = self.application.bot
+        """Send `message` (in as many calls as it takes) within the flood limits; returns its ref.
+
+        `reply` says it answers what the person just did (see FloodControl).
+        """
         is_group = chat_id.startswith("-") if group is None else group
-        markup = self._markup(message, is_group)
+        calls, main, prefix = self._calls(chat_id, message, photos, is_group)
+        turn = _Turn(chat_id, is_group, reply, len(calls))
         try:
-            if message.document is not None:
-                return await self._send_document(chat_id, message, photos, markup)
-            if photos and _utf16_len(message.text) <= MessageLimit.CAPTION_LENGTH:
-                for extra in photos[1:]:
-                    await bot.send_photo(chat_id, extra)
-                sent = await bot.send_photo(chat_id, photos[0], caption=message.text, reply_markup=markup)
-                ref = CAPTION_PREFIX + str(sent.message_id)
-            else:
-                for extra in photos:
-                    await bot.send_photo(chat_id, extra)
-                chunks = _split(message.text, MessageLimit.MAX_TEXT_LENGTH)
-                for chunk in chunks[:-1]:
-                    await bot.send_message(chat_id, chunk)
-                sent = await bot.send_message(chat_id, chunks[-1], reply_markup=markup)
-                ref = str(sent.message_id)
-            if message.buttons and message.keyboard == "location" and not is_group:
-                # A message carries one markup: inline buttons or a reply keyboard. The
-                # location request only exists as a reply keyboard, so it follows on a
-                # message of its own, labelled like its button.
-                keyboard = self._reply_keyboard(message, is_group)
-                await bot.send_message(chat_id, message.keyboard_labels[0], reply_markup=keyboard)
-            return ref
+            sent: Message | None = None
+            for index, call in enumerate(calls):
+                windows = await self.flood.enter(turn)
+                try:
+                    answer = await call()
+                except RetryAfter:
+                    self.flood.bot.slow_down()
+                    raise
+                finally:
+                    self.flood.leave(windows)
+                if index == main:
+                    sent = answer
         except TelegramError as error:
             raise _translate(error) from error
+        assert sent is not None
+        ref = prefix + str(sent.message_id)
+        if message.pin and is_group:
+            await self._pin(chat_id, sent.message_id)
+        return ref
 
-    async def _send_document(
-        self, chat_id: str, message: RenderedMessage, photos: list[bytes], markup: Any
-    ) -> str:
+    def _calls(
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], is_group: bool
+    ) -> tuple[list[Callable[[], Awaitable[Message]]], int, str]:
+        """The Bot API calls that make up `message`, which of them is the message itself
+        (with the buttons; its id is the ref) and the ref's prefix."""
         bot = self.application.bot
+        markup = self._markup(message, is_group)
+        calls: list[Callable[[], Awaitable[Message]]] = []
+
+        def photo(data: bytes, **extra: Any) -> Callable[[], Awaitable[Message]]:
+            return lambda: self._send_photo(chat_id, data, **extra)
+
+        def text(chunk: str, **extra: Any) -> Callable[[], Awaitable[Message]]:
+            return lambda: bot.send_message(chat_id, chunk, **extra)
+
         document = message.document
-        assert document is not None
-        for extra in photos:
-            await bot.send_photo(chat_id, extra)
-        caption: str | None = message.text
-        if _utf16_len(message.text) > MessageLimit.CAPTION_LENGTH:
-            for chunk in _split(message.text, MessageLimit.MAX_TEXT_LENGTH):
-                await bot.send_message(chat_id, chunk)
-            caption = None
-        sent = await bot.send_document(
-            chat_id, document.data, filename=document.filename, caption=caption, reply_markup=markup
-        )
-        return CAPTION_PREFIX + str(sent.message_id)
+        if document is not None:
+            calls.extend(photo(extra) for extra in photos)
+            caption: str | None = message.text
+            if _utf16_len(message.text) > MessageLimit.CAPTION_LENGTH:
+                calls.extend(text(chunk) for chunk in _split(message.text, MessageLimit.MAX_TEXT_LENGTH))
+                caption = None
+            calls.append(
+                lambda: bot.send_document(
+                    chat_id, document.data, filename=document.filename, caption=caption, reply_markup=markup
+                )
+            )
+            return calls, len(calls) - 1, CAPTION_PREFIX
+        if photos and _utf16_len(message.text) <= MessageLimit.CAPTION_LENGTH:
+            calls.extend(photo(extra) for extra in photos[1:])
+            calls.append(photo(photos[0], caption=message.text, reply_markup=markup))
+            main, prefix = len(calls) - 1, CAPTION_PREFIX
+        else:
+            calls.extend(photo(extra) for extra in photos)
+            chunks = _split(message.text, MessageLimit.MAX_TEXT_LENGTH)
+            calls.extend(text(chunk) for chunk in chunks[:-1])
+            calls.append(text(chunks[-1], reply_markup=markup))
+            main, prefix = len(calls) - 1, ""
+        if message.buttons and message.keyboard == "location" and not is_group:
+            # A message carries one markup: inline buttons or a reply keyboard. The
+            # location request only exists as a reply keyboard, so it follows on a
+            # message of its own, labelled like its button.
+            keyboard = self._reply_keyboard(message, is_group)
+            calls.append(text(message.keyboard_labels[0], reply_markup=keyboard))
+        return calls, main, prefix
+
+    async def _send_photo(self, chat_id: str, data: bytes, **extra: Any) -> Message:
+        """Upload a photo the first time; after that, send it by the file_id Telegram gave it.
+
+        An alert with a photo to ten thousand people is then one upload, not ten thousand.
+        """
+        bot = self.application.bot
+        key = hashlib.sha256(data).digest()
+        file_id = self._file_ids.get(key)
+        if file_id is None and key in self._uploading:
+            # The copies sent alongside wait for the first upload rather than upload it again.
+            file_id = await asyncio.shield(self._uploading[key])
+        if file_id is not None:
+            try:
+                return await bot.send_photo(chat_id, file_id, **extra)
+            except BadRequest as error:
+                if "file" not in error.message.lower():
+                    raise
+                self._file_ids.pop(key, None)  # Telegram no longer knows it: upload again
+        uploaded: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._uploading.setdefault(key, uploaded)
+        file_id = None
+        try:
+            sent = await bot.send_photo(chat_id, data, **extra)
+            if sent.photo:
+                file_id = sent.photo[-1].file_id
+                self._file_ids[key] = file_id
+                self._file_ids.move_to_end(key)
+                while len(self._file_ids) > FILE_ID_CACHE:
+                    self._file_ids.popitem(last=False)
+            return sent
+        finally:
+            if self._uploading.get(key) is uploaded:
+                del self._uploading[key]
+            uploaded.set_result(file_id)
+
+    async def _pin(self, chat_id: str, message_id: int) -> None:
+        try:
+            # Pinned with a notification: only urgent alerts are pinned.
+            await self.application.bot.pin_chat_message(chat_id, message_id, disable_notification=False)
+        except TelegramError as error:
+            # Not an admin, or members may not pin here: the alert itself went out, which is what counts.
+            log.info("could not pin", extra={"chat": chat_id, "error": str(error)})
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None:
         bot = self.application.bot

@@ -16,6 +16,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 USER_AGENT = "shouwang (python-telegram-bot, aiohttp)"
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -62,6 +63,7 @@ class AiohttpRequest(BaseRequest):
             await self.initialize()
         assert self._session is not None
         data: Any = None
+        headers: dict[str, str] | None = None
         has_files = bool(request_data and request_data.contains_files)
         if request_data is not None:
             if has_files:
@@ -73,7 +75,10 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mime)
                 data = form
             else:
-                data = request_data.json_parameters
+                # A JSON body (the Bot API takes one, files aside) costs a fraction of urlencoding
+                # the same parameters, which is most of a call's CPU when an alert goes to thousands.
+                data = request_data.json_payload
+                headers = JSON_HEADERS
         read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
         connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         write = write_timeout if not isinstance(write_timeout, DefaultValue) else None
@@ -82,7 +87,8 @@ class AiohttpRequest(BaseRequest):
         total = None if read is None else read + (write or 0) + (connect or 0)
         timeout = aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+            request = self._session.request(method, url, data=data, headers=headers, timeout=timeout)
+            async with request as response:
                 return response.status, await response.read()
         except TimeoutError as error:
             raise TimedOut() from error

@@ -53,6 +53,10 @@ RATE_LIMITED = {45009}
 NO_RECIPIENT = {81013}
 # A member hears from one app at most 30 times a minute; beyond that WeChat Work drops silently.
 PER_MEMBER_PER_MINUTE = 30
+# message/send takes up to 1,000 member ids joined by "|".
+MAX_RECIPIENTS = 1000
+# Outbox rows on their way at once (a batch of up to 1,000 members counts as one).
+MAX_IN_FLIGHT = 4
 PER_ROBOT_PER_MINUTE = 20
 CARD_MAX_BUTTONS = 6
 # Callbacks arriving within this long of each other are committed together (see _InboxWriter).
@@ -315,33 +319,52 @@ class _Progress:
     restart in between costs at most one repeat, as everywhere in delivery.
     """
 
-    LIMIT = 1000
+    # Enough for the members of a few interrupted batches.
+    LIMIT = 5000
 
     def __init__(self) -> None:
         self._done: OrderedDict[str, int] = OrderedDict()
 
+    def done(self, key: str) -> int:
+        return self._done.get(key, 0)
+
+    def stopped_at(self, key: str, index: int) -> None:
+        """Parts before `index` went out; the next try starts there."""
+        if index:
+            self._done[key] = index
+            self._done.move_to_end(key)
+            while len(self._done) > self.LIMIT:
+                self._done.popitem(last=False)
+
+    def finished(self, key: str) -> None:
+        self._done.pop(key, None)
+
     async def run(self, key: str, parts: list[Callable[[], Awaitable[None]]]) -> None:
-        done = self._done.get(key, 0)
+        done = self.done(key)
         for index, part in enumerate(parts):
             if index < done:
                 continue
             try:
                 await part()
             except BaseException:
-                if index:
-                    self._done[key] = index
-                    self._done.move_to_end(key)
-                    while len(self._done) > self.LIMIT:
-                        self._done.popitem(last=False)
+                self.stopped_at(key, index)
                 raise
-        self._done.pop(key, None)
+        self.finished(key)
 
     def remaining(self, key: str, total: int) -> int:
         return total - self._done.get(key, 0)
 
 
 def _fingerprint(chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
-    digest = hashlib.sha256(chat_id.encode() + b"\0" + message.text.encode())
+    return _progress_key(chat_id, _content_digest(message, photos))
+
+
+def _progress_key(chat_id: str, content: str) -> str:
+    return f"{chat_id}\0{content}"
+
+
+def _content_digest(message: RenderedMessage, photos: list[bytes]) -> str:
+    digest = hashlib.sha256(message.text.encode())
     for row in message.buttons:
         for button in row:
             digest.update(b"\0" + (button.action or button.url or "").encode())
@@ -401,8 +424,14 @@ class _InboxWriter:
             self.on_new()
 
 
+# One part of a message to members: sends it to the given members, returns the API's answer.
+_MemberPart = Callable[[list[str]], Awaitable[dict[str, Any]]]
+
+
 class WeComChannel:
     name = NAME
+    max_in_flight = MAX_IN_FLIGHT
+    max_batch = MAX_RECIPIENTS
 
     def __init__(self, runtime: Runtime, config: WeComConfig, client: httpx.AsyncClient) -> None:
         self.runtime = runtime
@@ -575,63 +604,148 @@ class WeComChannel:
         # Robot and app messages cannot be edited: the changed card is posted again.
         await self.send(chat_id, message, [])
 
+    async def send_many(
+        self, chat_ids: list[str], message: RenderedMessage, photos: list[bytes]
+    ) -> dict[str, str | DeliveryError]:
+        """One message to many chats: members in calls of up to 1,000, robots and app chats one by one.
+
+        Per chat, the message's reference or why it was not sent: a member the API reports
+        in `invaliduser` is Undeliverable (blocked), the others are sent.
+        """
+        results: dict[str, str | DeliveryError] = {}
+        members: list[str] = []
+        for chat_id in chat_ids:
+            if chat_id.startswith((ROBOT_PREFIX, APPCHAT_PREFIX)):
+                try:
+                    results[chat_id] = await self.send(chat_id, message, photos)
+                except DeliveryError as error:
+                    results[chat_id] = error
+            else:
+                members.append(chat_id)
+        for start in range(0, len(members), MAX_RECIPIENTS):
+            results.update(await self._send_members(members[start : start + MAX_RECIPIENTS], message, photos))
+        return results
+
     async def _send_member(self, user: str, message: RenderedMessage, photos: list[bytes]) -> str:
+        result = (await self._send_members([user], message, photos))[user]
+        if isinstance(result, DeliveryError):
+            raise result
+        return result
+
+    async def _send_members(
+        self, users: list[str], message: RenderedMessage, photos: list[bytes]
+    ) -> dict[str, str | DeliveryError]:
+        """A message (photos, text with its numbered menu, button card, file) to up to 1,000 members.
+
+        Members who already got the first parts of it (a later part was refused last time)
+        get only the rest; a member over the per-minute limit is told to wait (RetryLater).
+        """
+        parts = self._member_parts(message, photos)
+        content = _content_digest(message, photos)
+        results: dict[str, str | DeliveryError] = {}
+        by_progress: dict[int, list[str]] = defaultdict(list)
+        for user in users:
+            done = self._progress.done(_progress_key(user, content))
+            try:
+                self._members.take(user, len(parts) - done)
+            except RetryLater as wait:
+                results[user] = wait
+                continue
+            by_progress[done].append(user)
+        for done, group in by_progress.items():
+            results.update(await self._run_member_parts(group, parts, done, content))
+        return results
+
+    async def _run_member_parts(
+        self, users: list[str], parts: list[tuple[_MemberPart, bool]], done: int, content: str
+    ) -> dict[str, str | DeliveryError]:
+        results: dict[str, str | DeliveryError] = {}
+        reached = users
+        msgid = ""
+        for index in range(done, len(parts)):
+            part, main = parts[index]
+            try:
+                answer = await part(reached)
+            except DeliveryError as error:
+                for user in reached:
+                    self._progress.stopped_at(_progress_key(user, content), index)
+                    results[user] = error
+                return results
+            # WeChat Work lower-cases the ids it reports.
+            invalid = {user.lower() for user in str(answer.get("invaliduser") or "").split("|") if user}
+            if invalid:
+                for user in reached:
+                    if user.lower() in invalid:
+                        results[user] = Undeliverable("not a member of this app", blocked=True)
+                reached = [user for user in reached if user.lower() not in invalid]
+            if main:
+                msgid = str(answer.get("msgid", ""))
+            if not reached:
+                break
+        for user in reached:
+            self._progress.finished(_progress_key(user, content))
+            results[user] = msgid
+        return results
+
+    def _member_parts(self, message: RenderedMessage, photos: list[bytes]) -> list[tuple[_MemberPart, bool]]:
+        """The calls that make up a message to members, each marked whether it is the message itself."""
         actions = [b.action for row in message.buttons for b in row]
         with_card = bool(actions) and len(actions) <= CARD_MAX_BUTTONS and all(actions)
         agent = self.config.agent_id
-        result: dict[str, Any] = {}
 
-        async def photo_part(photo: bytes) -> None:
+        async def send(users: list[str], body: dict[str, Any]) -> dict[str, Any]:
+            return await self.api.call(
+                "/cgi-bin/message/send", json={"touser": "|".join(users), "agentid": agent, **body}
+            )
+
+        async def photo_part(photo: bytes, users: list[str]) -> dict[str, Any]:
+            # Uploaded once per call, however many members the call reaches.
             uploaded = await self.api.call(
                 "/cgi-bin/media/upload",
                 params={"type": "image"},
                 files={"media": ("photo.jpg", photo, "image/jpeg")},
             )
-            payload = {"touser": user, "msgtype": "image", "agentid": agent}
-            await self._member_call({**payload, "image": {"media_id": uploaded["media_id"]}})
+            return await send(users, {"msgtype": "image", "image": {"media_id": uploaded["media_id"]}})
 
-        async def text_part() -> None:
+        async def text_part(users: list[str]) -> dict[str, Any]:
             content = _clip(with_numbered_menu(message), TEXT_LIMIT_BYTES)
-            payload = {"touser": user, "msgtype": "text", "agentid": agent, "text": {"content": content}}
-            result.update(await self._member_call(payload))
+            answer = await send(users, {"msgtype": "text", "text": {"content": content}})
             # The numbers in this text are what a reply of "1" means from now on; a message
             # without a menu clears the old one, so a typed building number stays a number.
+            invalid = {user for user in str(answer.get("invaliduser") or "").split("|") if user}
+            reached = [user for user in users if user.lower() not in invalid]
+            now = self.runtime.clock.now()
             async with self.runtime.database.transaction() as connection:
-                await Repos(connection).menus.remember(NAME, user, actions, self.runtime.clock.now())
+                if reached:
+                    await Repos(connection).menus.remember_many(NAME, reached, actions, now)
+            return answer
 
-        async def card_part() -> None:
+        async def card_part(users: list[str]) -> dict[str, Any]:
             try:
-                await self._member_call(button_card(user, agent, message))
+                return await self.api.call(
+                    "/cgi-bin/message/send", json=button_card("|".join(users), agent, message)
+                )
             except WeComError as error:
                 # The numbered menu above already offers the same choices.
                 log.warning("wecom button card refused", extra={"errcode": error.errcode})
+                return {}
 
-        async def document_part(document: Document) -> None:
+        async def document_part(document: Document, users: list[str]) -> dict[str, Any]:
             uploaded = await self.api.call(
                 "/cgi-bin/media/upload",
                 params={"type": "file"},
                 files={"media": (document.filename, document.data, document.mime)},
             )
-            payload = {"touser": user, "msgtype": "file", "agentid": agent}
-            await self._member_call({**payload, "file": {"media_id": uploaded["media_id"]}})
+            return await send(users, {"msgtype": "file", "file": {"media_id": uploaded["media_id"]}})
 
-        parts: list[Callable[[], Awaitable[None]]] = [partial(photo_part, photo) for photo in photos]
-        parts.append(text_part)
+        parts: list[tuple[_MemberPart, bool]] = [(partial(photo_part, photo), False) for photo in photos]
+        parts.append((text_part, True))
         if with_card:
-            parts.append(card_part)
+            parts.append((card_part, False))
         if message.document is not None:
             # A file message has no caption: it follows the text that explains it.
-            parts.append(partial(document_part, message.document))
-        key = _fingerprint(user, message, photos)
-        self._members.take(user, self._progress.remaining(key, len(parts)))
-        await self._progress.run(key, parts)
-        return str(result.get("msgid", ""))
-
-    async def _member_call(self, payload: dict[str, Any]) -> dict[str, Any]:
-        result = await self.api.call("/cgi-bin/message/send", json=payload)
-        if result.get("invaliduser"):
-            raise Undeliverable(f"not a member of this app: {result['invaliduser']}", blocked=True)
-        return result
+            parts.append((partial(document_part, message.document), False))
+        return parts
 
     async def _send_robot(self, key: str, message: RenderedMessage, photos: list[bytes]) -> str:
         text = message.text

@@ -22,29 +22,21 @@ Definitions (the digest message says them in words too):
   left out.
 
 The chart (the week's reports per grid, stacked by their current state) is
-drawn with matplotlib off the event loop. Its words come from the translation
-catalogues in the community's default language; when the machine has no font
-with Chinese characters they fall back to English and grid keys, so nothing
-is drawn as empty boxes.
+described here and drawn when the message is sent (bot/charts.py, matplotlib
+off the event loop), in the reader's language like the rest of the message.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from functools import cache
-from pathlib import Path
-
-from babel.messages.pofile import read_po
 
 from handlers import notify
 from handlers.clock import Clock
 from handlers.community import Community
-from handlers.messages import Document, Lines, Reply, Text, Verbatim, When
+from handlers.messages import BarSeries, Chart, Lines, Reply, Text, Verbatim, When
 from handlers.report_views import is_overdue
 from storage import report_states as rs
 from storage.models import Schedule
@@ -56,8 +48,6 @@ log = logging.getLogger(__name__)
 DIGEST = "digest"
 PERIOD = timedelta(days=7)
 TOP_VOLUNTEERS = 5
-CHART_SIZE_INCHES = (8.0, 4.5)
-CHART_DPI = 100
 # Report states bottom to top in each bar, and their colours: waiting warm, done green, dropped grey.
 CHART_STATES: tuple[tuple[str, str], ...] = (
     (rs.SUBMITTED, "#d62728"),
@@ -68,9 +58,6 @@ CHART_STATES: tuple[tuple[str, str], ...] = (
     (rs.REJECTED, "#7f7f7f"),
     (rs.DUPLICATE, "#c7c7c7"),
 )
-# Characters a font must have to draw the Chinese words of the chart.
-_CJK_PROBE = "网格上报数办结"
-_LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
 
 
 # --- when --------------------------------------------------------------------------------
@@ -290,127 +277,39 @@ def digest_text(community: Community, figures: Figures) -> Text:
 # --- the chart ---------------------------------------------------------------------------
 
 
-@cache
-def _catalogue(language: str) -> dict[str, str]:
-    """The language's messages; the chart is pixels, so its words are looked up here, not by a channel."""
-    merged: dict[str, str] = {}
-    for path in sorted((_LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
-        with path.open("rb") as handle:
-            catalog = read_po(handle, locale=language)
-        merged.update((str(m.id), str(m.string)) for m in catalog if m.id and m.string and not m.fuzzy)
-    return merged
-
-
-def gettext(language: str, key: str) -> str:
-    return _catalogue(language).get(key) or _catalogue("en").get(key) or key
-
-
-@cache
-def cjk_font() -> str | None:
-    """The name of an installed font that has Chinese characters, if there is one."""
-    # matplotlib is imported when a chart is drawn, not whenever handlers are: it takes a second.
-    from matplotlib import font_manager, ft2font
-
-    for entry in font_manager.fontManager.ttflist:
-        if entry.name.startswith("Last Resort"):
-            continue  # maps every character to a placeholder box
-        try:
-            charmap = ft2font.FT2Font(entry.fname).get_charmap()
-        except (OSError, RuntimeError, ValueError):
-            continue
-        if all(ord(char) in charmap for char in _CJK_PROBE):
-            return str(entry.name)
-    return None
-
-
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    y_label: str
-    grid_labels: list[str]
-    # (legend label, colour, count per grid) bottom to top; states nobody is in are left out.
-    series: list[tuple[str, str, list[int]]]
-    font: str | None
-
-
 def chart_of(community: Community, figures: Figures) -> Chart:
-    """What the chart shows, in words the installed fonts can draw."""
-    font = cjk_font()
-    language = community.default_language
-    if language.startswith("zh") and font is None:
-        language = "en"
-
-    def drawable(text: str) -> bool:
-        return text.isascii() or font is not None
-
-    labels: list[str] = []
+    """The week's reports per grid, stacked by their current state; drawn by the channel side."""
+    categories: list[Text | Verbatim] = []
+    keys: list[str] = []
     for g in figures.grids:
         grid = community.grid(g.grid_key) if g.grid_key else None
-        if g.grid_key is None:
-            labels.append(gettext(language, "digest.no_grid"))
-        elif grid is not None and drawable(grid.name):
-            labels.append(grid.name)
-        else:
-            labels.append(g.grid_key)
-    series = [
-        (gettext(language, f"state.{state}"), colour, [g.states.get(state, 0) for g in figures.grids])
+        categories.append(Verbatim(grid.name) if grid else Text("digest.no_grid"))
+        keys.append(g.grid_key or "-")
+    series = tuple(
+        BarSeries(Text(f"state.{state}"), colour, tuple(g.states.get(state, 0) for g in figures.grids))
         for state, colour in CHART_STATES
         if any(g.states.get(state, 0) for g in figures.grids)
-    ]
+    )
     tz = community.tz
     first, last = figures.start.astimezone(tz), figures.end.astimezone(tz)
-    # Dates as numbers read the same in every language; the words come from the catalogue.
-    title = f"{gettext(language, 'digest.chart_title')}\n{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M}"
-    return Chart(title, gettext(language, "digest.chart_y_label"), labels, series, font)
-
-
-def draw(community: Community, figures: Figures) -> bytes:
-    """The chart as a PNG. Blocking (fonts, catalogues, drawing): run it in a thread."""
-    return render_chart(chart_of(community, figures))
-
-
-def render_chart(chart: Chart) -> bytes:
-    """The chart as a PNG of CHART_SIZE_INCHES at CHART_DPI. CPU-bound: run it in a thread."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.ticker import MaxNLocator
-
-    # A Figure of its own (no pyplot): no global state shared between threads.
-    figure = Figure(figsize=CHART_SIZE_INCHES, dpi=CHART_DPI)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    font = FontProperties(family=[chart.font, "DejaVu Sans"] if chart.font else ["DejaVu Sans"])
-    positions = list(range(len(chart.grid_labels)))
-    bottoms = [0] * len(positions)
-    for label, colour, counts in chart.series:
-        axes.bar(positions, counts, bottom=bottoms, color=colour, label=label, width=0.6)
-        bottoms = [b + c for b, c in zip(bottoms, counts, strict=True)]
-    axes.set_xticks(positions, chart.grid_labels, fontproperties=font)
-    axes.set_xlim(-0.75, max(len(positions), 1) - 0.25)
-    axes.set_ylim(0, max([1, *bottoms]) * 1.1)
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylabel(chart.y_label, fontproperties=font)
-    axes.set_title(chart.title, fontproperties=font)
-    axes.spines[["top", "right"]].set_visible(False)
-    if chart.series:
-        # Beside the bars, so it never hides one.
-        axes.legend(prop=font, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    figure.tight_layout()
-    out = io.BytesIO()
-    figure.savefig(out, format="png", dpi=CHART_DPI)
-    return out.getvalue()
+    # Dates as numbers read the same in every language.
+    period = Verbatim(f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M}")
+    return Chart(
+        title=Lines((Text("digest.chart_title"), period)),
+        y_label=Text("digest.chart_y_label"),
+        categories=tuple(categories),
+        category_keys=tuple(keys),
+        series=series,
+    )
 
 
 # --- firing ------------------------------------------------------------------------------
 
 
 async def build(repos: Repos, community: Community, end: datetime, now: datetime) -> Reply:
-    """The digest of the 7 days before `end`, with its chart attached as a PNG file."""
+    """The digest of the 7 days before `end`, with its chart (drawn when it is sent)."""
     figures = await collect(repos, community, end - PERIOD, end, now)
-    png = await asyncio.to_thread(draw, community, figures)
-    name = f"digest-{week_ref(community, end)}.png"
-    return Reply(digest_text(community, figures), document=Document(name, "image/png", png))
+    return Reply(digest_text(community, figures), chart=chart_of(community, figures))
 
 
 def latest_due(community: Community, now: datetime) -> datetime:

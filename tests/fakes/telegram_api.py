@@ -245,6 +245,8 @@ class FakeBotApi:
         self.long_poll_max = long_poll_max
         self.calls: list[ApiCall] = []
         self.blocked_users: set[int] = set()
+        # Groups where the bot is not allowed to pin messages (not an admin, or pinning is off).
+        self.cannot_pin: set[int] = set()
         self.answered_callbacks: dict[str, JSONDict] = {}
         self.webhook_url = ""
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
@@ -1244,6 +1246,8 @@ class FakeBotApi:
         key = (chat_id, message_id)
         if key not in self._known_messages or key in self._deleted:
             raise _ApiError(400, "Bad Request: message to pin not found")
+        if chat_id in self.cannot_pin:
+            raise _ApiError(400, "Bad Request: not enough rights to manage pinned messages in the chat")
         sent = self._sent_index.get(key)
         if sent is not None:
             sent.pinned = True

@@ -100,7 +100,7 @@ async def test_recipients_are_listed_once_and_counted_from_the_outbox(db: Databa
             row.kind == "broadcast" and row.payload["broadcast_id"] == broadcast_id for row in rows.values()
         )
         assert [chat for chat, row in rows.items() if row.payload["group"]] == ["-100"]
-        await repos.outbox.mark_sent(rows["a"].id, NOW)
+        await repos.outbox.mark_sent([rows["a"].id], NOW)
         await repos.outbox.mark_final(rows["b"].id, "blocked", "Forbidden: bot was blocked by the user")
 
         a_id = people[0].user_id
