@@ -184,7 +184,15 @@ async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tu
         community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
             update={"police_groups": PoliceGroups(telegram=[str(GROUP)])}
         )
-        settings = Settings(database_url=f"sqlite:///{tmp}/db.sqlite", media_dir=Path(tmp) / "media")
+        # The fake server imposes no flood limits here, and neither may the bot: like the echo bot,
+        # it sends as fast as it can (its own flood control is measured by bench/broadcast.py).
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/db.sqlite",
+            media_dir=Path(tmp) / "media",
+            telegram_rate_per_second=1_000_000,
+            telegram_group_per_minute=1_000_000,
+            telegram_chat_per_second=1_000_000,
+        )
         clock = FakeClock()
         runtime = await build_runtime(settings, community=community, clock=clock)
         channel = TelegramChannel.build(runtime, TOKEN, api_url=api.base_url, file_url=api.base_file_url)
