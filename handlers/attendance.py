@@ -80,13 +80,15 @@ def _too_far(ctx: Ctx, outcome: service.Outcome, direction: str) -> None:
     )
 
 
-async def handle_arrival(ctx: Ctx) -> str | None:
+async def _at_location(ctx: Ctx, direction: str) -> service.Outcome | str | None:
+    """Try the shared location for checking in or out: the outcome once close enough, else the next step."""
     if ctx.inp.location is None:
-        _not_a_location(ctx, IN)
+        _not_a_location(ctx, direction)
         return None
     point = GeoPoint(lat=ctx.inp.location.lat, lon=ctx.inp.location.lon)
+    attempt = service.check_in_at if direction == IN else service.check_out_at
     try:
-        outcome = await service.check_in_at(
+        outcome = await attempt(
             ctx.repos, ctx.community, ctx.user, int(ctx.data["signup"]), point, ctx.clock.now()
         )
     except DomainError as refused:
@@ -95,9 +97,16 @@ async def handle_arrival(ctx: Ctx) -> str | None:
         return END
     if not outcome.done:
         if not ctx.inp.live:
-            _too_far(ctx, outcome, IN)
+            _too_far(ctx, outcome, direction)
         # A live location moves every few seconds: stay quiet until it arrives.
-        return "arrive"
+        return "arrive" if direction == IN else "leave"
+    return outcome
+
+
+async def handle_arrival(ctx: Ctx) -> str | None:
+    outcome = await _at_location(ctx, IN)
+    if not isinstance(outcome, service.Outcome):
+        return outcome
     shift = outcome.attendance.shift
     ctx.say(
         "attendance.checked_in",
@@ -110,21 +119,9 @@ async def handle_arrival(ctx: Ctx) -> str | None:
 
 
 async def handle_departure(ctx: Ctx) -> str | None:
-    if ctx.inp.location is None:
-        _not_a_location(ctx, OUT)
-        return None
-    point = GeoPoint(lat=ctx.inp.location.lat, lon=ctx.inp.location.lon)
-    try:
-        outcome = await service.check_out_at(
-            ctx.repos, ctx.community, ctx.user, int(ctx.data["signup"]), point, ctx.clock.now()
-        )
-    except DomainError as refused:
-        ctx.say(refused.key, keyboard="main", **refused.params)
-        return END
-    if not outcome.done:
-        if not ctx.inp.live:
-            _too_far(ctx, outcome, OUT)
-        return "leave"
+    outcome = await _at_location(ctx, OUT)
+    if not isinstance(outcome, service.Outcome):
+        return outcome
     ctx.say(
         "attendance.checked_out",
         keyboard="main",
