@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -25,6 +28,68 @@ def normalise_url(url: str) -> str:
     return url
 
 
+# How long taking SQLite's write lock may wait for another connection, in milliseconds.
+BUSY_TIMEOUT_MS = 10_000
+_BEGIN = re.compile(r"\s*BEGIN\b", re.IGNORECASE)
+
+
+class LoopSideSqlite(aiosqlite.Connection):
+    """An aiosqlite connection that runs its statements on the event loop itself.
+
+    aiosqlite hands every call (execute, each fetch, cursor creation) to its own
+    thread and back: four or so thread hand-offs per statement, each waiting for
+    the GIL while the loop is busy, for statements that take SQLite microseconds.
+    That made the hand-offs, not SQLite, the cost of a bot update.
+
+    Running them inline is safe because nothing inline waits for a lock. In WAL
+    mode readers never wait, and every transaction starts with BEGIN IMMEDIATE
+    (see _tune_sqlite), so writes only happen while holding the write lock.
+    BEGIN itself is tried at once, without waiting; only if another connection
+    holds the lock does it go to the connection's thread and wait there, with
+    the loop free, for up to BUSY_TIMEOUT_MS. SQLAlchemy never uses a connection
+    for two calls at once, so the thread and the loop never touch it together.
+    """
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or self._connection is None:
+            raise ValueError("Connection closed")
+        if args and isinstance(args[0], str) and _BEGIN.match(args[0]):
+            try:
+                return self._without_waiting(fn, *args, **kwargs)
+            except _WouldWait:
+                return await super()._execute(fn, *args, **kwargs)
+        if fn == self._connection.close:
+            return await super()._execute(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    def _without_waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a statement that takes a lock, or raise _WouldWait if the lock is taken."""
+        connection = self._conn
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as error:
+            if connection.in_transaction or "locked" not in str(error):
+                raise
+            raise _WouldWait from error
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+class _WouldWait(Exception):
+    pass
+
+
+def _sqlite_creator(path: str) -> Callable[[], Any]:
+    async def connect() -> LoopSideSqlite:
+        # Created in the connection's thread, then used from the loop as well.
+        connection = LoopSideSqlite(lambda: sqlite3.connect(path, check_same_thread=False), 64)
+        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
+        return await connection
+
+    return connect
+
+
 def _tune_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -35,7 +100,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -55,7 +120,9 @@ class Database:
             path = sa.make_url(self.url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(self.url, pool_size=5, max_overflow=5)
+            self.engine = create_async_engine(
+                self.url, pool_size=5, max_overflow=5, async_creator=_sqlite_creator(path or ":memory:")
+            )
             _tune_sqlite(self.engine)
         else:
             self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)

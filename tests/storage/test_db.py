@@ -1,0 +1,107 @@
+"""SQLite statements run on the event loop, yet waiting for another writer never freezes it."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+
+from storage.db import Database, LoopSideSqlite
+
+
+async def _ticks_while(awaitable: asyncio.Future[object] | asyncio.Task[object], seconds: float) -> int:
+    """How many times the loop ran a 10 ms ticker while `awaitable` was pending."""
+    ticks = 0
+    while not awaitable.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+        assert ticks * 0.01 < seconds + 5, "never finished"
+    return ticks
+
+
+async def test_statements_run_inline_and_only_a_contended_begin_uses_the_thread(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.migrate()
+    handed_off: list[object] = []
+
+    class WatchedQueue:
+        """The connection's queue to its thread, noting what is handed over."""
+
+        def __init__(self, queue: Any) -> None:
+            self.queue = queue
+
+        def put_nowait(self, item: object) -> None:
+            handed_off.append(item)
+            self.queue.put_nowait(item)
+
+    async with database.transaction() as connection:
+        raw = await connection.get_raw_connection()
+        driver = raw.driver_connection
+        assert isinstance(driver, LoopSideSqlite)
+        queue = driver._tx
+        driver._tx = WatchedQueue(queue)  # type: ignore[assignment]
+        try:
+            rows = (await connection.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))).all()
+            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
+        finally:
+            driver._tx = queue
+    assert rows == [(1,), (2,)]
+    assert handed_off == []  # no thread hand-off for any of it
+    await database.close()
+
+
+async def test_a_writer_in_another_process_is_waited_for_without_freezing_the_loop(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.migrate()
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock, like a CLI run would
+
+    async def write() -> int:
+        async with database.transaction() as connection:
+            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            await connection.execute(sa.text("INSERT INTO probe VALUES (7)"))
+            return 7
+
+    task = asyncio.create_task(write())
+    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+    ticks = await _ticks_while(task, 0.3)
+    assert await task == 7
+    assert ticks >= 10  # the loop kept running while the writer waited for the lock
+    other.close()
+    async with database.transaction() as connection:
+        assert (await connection.execute(sa.text("SELECT x FROM probe"))).scalar_one() == 7
+    await database.close()
+
+
+async def test_two_transactions_of_one_process_take_turns(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.migrate()
+    async with database.transaction() as connection:
+        await connection.execute(sa.text("CREATE TABLE counter (n INTEGER)"))
+        await connection.execute(sa.text("INSERT INTO counter VALUES (0)"))
+    order: list[str] = []
+
+    async def slow_writer() -> None:
+        async with database.transaction() as connection:
+            order.append("slow begins")
+            await connection.execute(sa.text("UPDATE counter SET n = n + 1"))
+            await asyncio.sleep(0.2)  # holds the write lock across an await
+            order.append("slow commits")
+
+    async def quick_writer() -> None:
+        await asyncio.sleep(0.05)
+        async with database.transaction() as connection:
+            order.append("quick begins")
+            await connection.execute(sa.text("UPDATE counter SET n = n * 10"))
+
+    await asyncio.gather(slow_writer(), quick_writer())
+    assert order == ["slow begins", "slow commits", "quick begins"]
+    async with database.transaction() as connection:
+        assert (await connection.execute(sa.text("SELECT n FROM counter"))).scalar_one() == 10
+    await database.close()
