@@ -53,16 +53,71 @@ from storage.models import (
 from storage.notice_repo import NoticeRepo
 from storage.patrol_repo import PatrolRepo
 from storage.rewards_repo import RewardRepo
-from storage.rows import Repo, all_models, to_model
+from storage.rows import Repo, all_models, insert_for, param, to_model
+
+_IDENTITY_COLUMNS = (
+    t.identities.c.channel,
+    t.identities.c.external_id,
+    t.identities.c.user_id,
+    t.identities.c.chat_id,
+    t.identities.c.last_seen_at,
+    t.identities.c.blocked_at,
+)
+_USER_BY_ID = sa.select(t.users).where(t.users.c.id == param("user_id"))
+_USERS_BY_ID = sa.select(t.users).where(t.users.c.id.in_(param("user_ids", expanding=True)))
+_UPDATE_USER = t.users.update().where(t.users.c.id == param("user_id_"))
+# The points leaderboard of a grid reads a copy of the grid (see schema.point_earnings).
+_MOVE_EARNINGS_TO_GRID = (
+    t.point_earnings.update()
+    .where(t.point_earnings.c.user_id == param("user_id_"))
+    .values(grid_key=param("grid_key"))
+)
+_INSERT_USER = t.users.insert().returning(t.users.c.id)
+_USER_BY_IDENTITY = (
+    sa.select(t.users, *_IDENTITY_COLUMNS)
+    .join(t.identities, t.identities.c.user_id == t.users.c.id)
+    .where(t.identities.c.channel == param("channel"), t.identities.c.external_id == param("external_id"))
+)
+_USER_BY_IDENTITY_WITH_DRAFT = (
+    sa.select(
+        t.users,
+        *_IDENTITY_COLUMNS,
+        t.conversations.c.flow.label("draft_flow"),
+        t.conversations.c.step.label("draft_step"),
+        t.conversations.c.data.label("draft_data"),
+        t.conversations.c.updated_at.label("draft_updated_at"),
+    )
+    .join(t.identities, t.identities.c.user_id == t.users.c.id)
+    .outerjoin(
+        t.conversations,
+        (t.conversations.c.user_id == t.users.c.id) & (t.conversations.c.channel == param("channel")),
+    )
+    .where(t.identities.c.channel == param("channel"), t.identities.c.external_id == param("external_id"))
+)
+_INSERT_IDENTITY = t.identities.insert()
+_IDENTITIES_OF_USER = (
+    sa.select(t.identities)
+    .where(t.identities.c.user_id == param("user_id"))
+    .order_by(t.identities.c.last_seen_at.desc())
+)
+_WORKERS_OF_GRID = (
+    sa.select(t.users)
+    .join(t.grid_assignments, t.grid_assignments.c.user_id == t.users.c.id)
+    .where(t.grid_assignments.c.grid_key == param("grid_key"), t.users.c.role == "grid_worker")
+    .order_by(t.users.c.id)
+)
+_TOUCH_IDENTITY = (
+    t.identities.update()
+    .where(t.identities.c.channel == param("channel_"), t.identities.c.external_id == param("external_id_"))
+    .values(chat_id=param("chat_id"), last_seen_at=param("now"), blocked_at=None)
+)
 
 
 class UserRepo(Repo):
     async def create(self, display_name: str, now: datetime, role: str = "resident") -> User:
         user_id = (
             await self.c.execute(
-                t.users.insert()
-                .values(display_name=display_name[:128], role=role, created_at=now)
-                .returning(t.users.c.id)
+                _INSERT_USER, {"display_name": display_name[:128], "role": role, "created_at": now}
             )
         ).scalar_one()
         user = await self.get(user_id)
@@ -70,38 +125,23 @@ class UserRepo(Repo):
         return user
 
     async def get(self, user_id: int) -> User | None:
-        row = (await self.c.execute(sa.select(t.users).where(t.users.c.id == user_id))).first()
+        row = (await self.c.execute(_USER_BY_ID, {"user_id": user_id})).first()
         return to_model(User, row)
 
     async def many(self, user_ids: Sequence[int]) -> dict[int, User]:
-        rows = await self.c.execute(sa.select(t.users).where(t.users.c.id.in_(user_ids)))
+        rows = await self.c.execute(_USERS_BY_ID, {"user_ids": list(user_ids)})
         return {user.id: user for user in all_models(User, rows)}
 
     async def update(self, user_id: int, **values: Any) -> None:
-        await self.c.execute(t.users.update().where(t.users.c.id == user_id).values(**values))
+        await self.c.execute(_UPDATE_USER, {"user_id_": user_id, **values})
         if "grid_key" in values:
-            # The points leaderboard of a grid reads a copy of the grid (see schema.point_earnings).
-            await self.c.execute(
-                t.point_earnings.update()
-                .where(t.point_earnings.c.user_id == user_id)
-                .values(grid_key=values["grid_key"])
-            )
+            moved = {"user_id_": user_id, "grid_key": values["grid_key"]}
+            await self.c.execute(_MOVE_EARNINGS_TO_GRID, moved)
 
     async def by_identity(self, channel: str, external_id: str) -> tuple[User, Identity] | None:
-        query = (
-            sa.select(
-                t.users,
-                t.identities.c.channel,
-                t.identities.c.external_id,
-                t.identities.c.user_id,
-                t.identities.c.chat_id,
-                t.identities.c.last_seen_at,
-                t.identities.c.blocked_at,
-            )
-            .join(t.identities, t.identities.c.user_id == t.users.c.id)
-            .where(t.identities.c.channel == channel, t.identities.c.external_id == external_id)
-        )
-        row = (await self.c.execute(query)).first()
+        row = (
+            await self.c.execute(_USER_BY_IDENTITY, {"channel": channel, "external_id": external_id})
+        ).first()
         if row is None:
             return None
         user = to_model(User, row)
@@ -113,26 +153,11 @@ class UserRepo(Repo):
         self, channel: str, external_id: str
     ) -> tuple[User, Identity, Conversation | None] | None:
         """The person, their identity and their conversation on this channel, in one round trip."""
-        draft = t.conversations
-        query = (
-            sa.select(
-                t.users,
-                t.identities.c.channel,
-                t.identities.c.external_id,
-                t.identities.c.user_id,
-                t.identities.c.chat_id,
-                t.identities.c.last_seen_at,
-                t.identities.c.blocked_at,
-                draft.c.flow.label("draft_flow"),
-                draft.c.step.label("draft_step"),
-                draft.c.data.label("draft_data"),
-                draft.c.updated_at.label("draft_updated_at"),
+        row = (
+            await self.c.execute(
+                _USER_BY_IDENTITY_WITH_DRAFT, {"channel": channel, "external_id": external_id}
             )
-            .join(t.identities, t.identities.c.user_id == t.users.c.id)
-            .outerjoin(draft, (draft.c.user_id == t.users.c.id) & (draft.c.channel == channel))
-            .where(t.identities.c.channel == channel, t.identities.c.external_id == external_id)
-        )
-        row = (await self.c.execute(query)).first()
+        ).first()
         if row is None:
             return None
         user = to_model(User, row)
@@ -149,18 +174,22 @@ class UserRepo(Repo):
         self, channel: str, external_id: str, user_id: int, chat_id: str | None, now: datetime
     ) -> None:
         await self.c.execute(
-            t.identities.insert().values(
-                channel=channel, external_id=external_id, user_id=user_id, chat_id=chat_id, last_seen_at=now
-            )
+            _INSERT_IDENTITY,
+            {
+                "channel": channel,
+                "external_id": external_id,
+                "user_id": user_id,
+                "chat_id": chat_id,
+                "last_seen_at": now,
+            },
         )
 
     async def touch_identity(
         self, channel: str, external_id: str, chat_id: str | None, now: datetime
     ) -> None:
         await self.c.execute(
-            t.identities.update()
-            .where(t.identities.c.channel == channel, t.identities.c.external_id == external_id)
-            .values(chat_id=chat_id, last_seen_at=now, blocked_at=None)
+            _TOUCH_IDENTITY,
+            {"channel_": channel, "external_id_": external_id, "chat_id": chat_id, "now": now},
         )
 
     async def mark_blocked(self, channel: str, chat_id: str, now: datetime) -> None:
@@ -176,11 +205,7 @@ class UserRepo(Repo):
         )
 
     async def identities(self, user_id: int) -> list[Identity]:
-        rows = await self.c.execute(
-            sa.select(t.identities)
-            .where(t.identities.c.user_id == user_id)
-            .order_by(t.identities.c.last_seen_at.desc())
-        )
+        rows = await self.c.execute(_IDENTITIES_OF_USER, {"user_id": user_id})
         return all_models(Identity, rows)
 
     async def assign_grid(self, user_id: int, grid_key: str) -> None:
@@ -196,12 +221,7 @@ class UserRepo(Repo):
         return list(rows.scalars())
 
     async def workers_of_grid(self, grid_key: str) -> list[User]:
-        rows = await self.c.execute(
-            sa.select(t.users)
-            .join(t.grid_assignments, t.grid_assignments.c.user_id == t.users.c.id)
-            .where(t.grid_assignments.c.grid_key == grid_key, t.users.c.role == "grid_worker")
-            .order_by(t.users.c.id)
-        )
+        rows = await self.c.execute(_WORKERS_OF_GRID, {"grid_key": grid_key})
         return all_models(User, rows)
 
 
@@ -234,30 +254,36 @@ class InviteRepo(Repo):
         return result.rowcount == 1
 
 
+_DRAFT = sa.select(t.conversations).where(
+    t.conversations.c.user_id == param("user_id"), t.conversations.c.channel == param("channel")
+)
+_DELETE_DRAFT = t.conversations.delete().where(
+    t.conversations.c.user_id == param("user_id"), t.conversations.c.channel == param("channel")
+)
+
+
+@cache
+def _save_draft(dialect: str) -> Any:
+    stmt = insert_for(dialect, t.conversations)
+    return stmt.on_conflict_do_update(
+        index_elements=["user_id", "channel"],
+        set_={name: stmt.excluded[name] for name in ("flow", "step", "data", "updated_at")},
+    )
+
+
 class ConversationRepo(Repo):
     async def get(self, user_id: int, channel: str) -> Conversation | None:
-        row = (
-            await self.c.execute(
-                sa.select(t.conversations).where(
-                    t.conversations.c.user_id == user_id, t.conversations.c.channel == channel
-                )
-            )
-        ).first()
+        row = (await self.c.execute(_DRAFT, {"user_id": user_id, "channel": channel})).first()
         return to_model(Conversation, row)
 
     async def save(
         self, user_id: int, channel: str, flow: str, step: str, data: dict[str, Any], now: datetime
     ) -> None:
-        values = {"flow": flow, "step": step, "data": data, "updated_at": now}
-        stmt = self._insert(t.conversations).values(user_id=user_id, channel=channel, **values)
-        await self.c.execute(stmt.on_conflict_do_update(index_elements=["user_id", "channel"], set_=values))
+        values = {"user_id": user_id, "channel": channel, "flow": flow, "step": step, "data": data}
+        await self.c.execute(_save_draft(self.c.dialect.name), {**values, "updated_at": now})
 
     async def delete(self, user_id: int, channel: str) -> None:
-        await self.c.execute(
-            t.conversations.delete().where(
-                t.conversations.c.user_id == user_id, t.conversations.c.channel == channel
-            )
-        )
+        await self.c.execute(_DELETE_DRAFT, {"user_id": user_id, "channel": channel})
 
     async def idle_since(self, cutoff: datetime, limit: int = 100) -> list[Conversation]:
         rows = await self.c.execute(
@@ -277,24 +303,60 @@ class ConversationRepo(Repo):
         return result.rowcount == 1
 
 
+_REPORT_BY_ID = sa.select(t.reports).where(t.reports.c.id == param("report_id"))
+_INSERT_REPORT = t.reports.insert().returning(t.reports.c.id)
+_REPORTS_BY_REPORTER = (
+    sa.select(t.reports)
+    .where(t.reports.c.reporter_id == param("reporter_id"))
+    .order_by(t.reports.c.id.desc())
+    .limit(param("limit"))
+)
+_INSERT_REPORT_EVENT = t.report_events.insert()
+_REPORTS_SINCE = (
+    sa.select(sa.func.count())
+    .select_from(t.reports)
+    .where(t.reports.c.reporter_id == param("reporter_id"), t.reports.c.created_at >= param("since"))
+)
+_REPORT_PHOTOS = (
+    sa.select(t.report_photos.c.media_id)
+    .where(t.report_photos.c.report_id == param("report_id"), t.report_photos.c.kind == param("kind"))
+    .order_by(t.report_photos.c.position)
+)
+_REPORT_CARD = sa.select(t.report_cards).where(
+    t.report_cards.c.report_id == param("report_id"),
+    t.report_cards.c.channel == param("channel"),
+    t.report_cards.c.chat_id == param("chat_id"),
+)
+
+
+@cache
+def _next_ticket(dialect: str) -> Any:
+    stmt = insert_for(dialect, t.ticket_counters).values(last_seq=1)
+    return stmt.on_conflict_do_update(
+        index_elements=["year"], set_={"last_seq": t.ticket_counters.c.last_seq + 1}
+    ).returning(t.ticket_counters.c.last_seq)
+
+
+@cache
+def _save_card(dialect: str) -> Any:
+    stmt = insert_for(dialect, t.report_cards)
+    return stmt.on_conflict_do_update(
+        index_elements=["report_id", "channel", "chat_id"], set_={"message_id": stmt.excluded.message_id}
+    )
+
+
 class ReportRepo(Repo):
     async def next_ticket_number(self, year: int) -> int:
-        stmt = self._insert(t.ticket_counters).values(year=year, last_seq=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["year"], set_={"last_seq": t.ticket_counters.c.last_seq + 1}
-        ).returning(t.ticket_counters.c.last_seq)
-        return int((await self.c.execute(stmt)).scalar_one())
+        return int((await self.c.execute(_next_ticket(self.c.dialect.name), {"year": year})).scalar_one())
 
     async def create(self, **values: Any) -> Report:
-        report_id = (
-            await self.c.execute(t.reports.insert().values(**values).returning(t.reports.c.id))
-        ).scalar_one()
+        report_id = (await self.c.execute(_INSERT_REPORT, values)).scalar_one()
         report = await self.get(report_id)
         assert report is not None
         return report
 
     async def get(self, report_id: int) -> Report | None:
-        row = (await self.c.execute(sa.select(t.reports).where(t.reports.c.id == report_id))).first()
+        row = (await self.c.execute(_REPORT_BY_ID, {"report_id": report_id})).first()
         return to_model(Report, row)
 
     async def by_ticket(self, ticket: str) -> Report | None:
@@ -322,14 +384,15 @@ class ReportRepo(Repo):
         now: datetime,
     ) -> None:
         await self.c.execute(
-            t.report_events.insert().values(
-                report_id=report_id,
-                actor_id=actor_id,
-                from_state=from_state,
-                to_state=to_state,
-                note=note,
-                created_at=now,
-            )
+            _INSERT_REPORT_EVENT,
+            {
+                "report_id": report_id,
+                "actor_id": actor_id,
+                "from_state": from_state,
+                "to_state": to_state,
+                "note": note,
+                "created_at": now,
+            },
         )
 
     async def events(self, report_id: int) -> list[ReportEvent]:
@@ -341,20 +404,11 @@ class ReportRepo(Repo):
         return all_models(ReportEvent, rows)
 
     async def count_since(self, reporter_id: int, since: datetime) -> int:
-        result = await self.c.execute(
-            sa.select(sa.func.count())
-            .select_from(t.reports)
-            .where(t.reports.c.reporter_id == reporter_id, t.reports.c.created_at >= since)
-        )
+        result = await self.c.execute(_REPORTS_SINCE, {"reporter_id": reporter_id, "since": since})
         return int(result.scalar_one())
 
     async def by_reporter(self, reporter_id: int, limit: int = 10) -> list[Report]:
-        rows = await self.c.execute(
-            sa.select(t.reports)
-            .where(t.reports.c.reporter_id == reporter_id)
-            .order_by(t.reports.c.id.desc())
-            .limit(limit)
-        )
+        rows = await self.c.execute(_REPORTS_BY_REPORTER, {"reporter_id": reporter_id, "limit": limit})
         return all_models(Report, rows)
 
     async def open_reports(self, grid_keys: Sequence[str] | None, limit: int = 30) -> list[Report]:
@@ -389,31 +443,19 @@ class ReportRepo(Repo):
         )
 
     async def photos(self, report_id: int, kind: str = "before") -> list[int]:
-        rows = await self.c.execute(
-            sa.select(t.report_photos.c.media_id)
-            .where(t.report_photos.c.report_id == report_id, t.report_photos.c.kind == kind)
-            .order_by(t.report_photos.c.position)
-        )
+        rows = await self.c.execute(_REPORT_PHOTOS, {"report_id": report_id, "kind": kind})
         return list(rows.scalars())
 
     async def add_card(self, report_id: int, channel: str, chat_id: str, message_id: str) -> None:
-        stmt = self._insert(t.report_cards).values(
-            report_id=report_id, channel=channel, chat_id=chat_id, message_id=message_id
-        )
         await self.c.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["report_id", "channel", "chat_id"], set_={"message_id": message_id}
-            )
+            _save_card(self.c.dialect.name),
+            {"report_id": report_id, "channel": channel, "chat_id": chat_id, "message_id": message_id},
         )
 
     async def card(self, report_id: int, channel: str, chat_id: str) -> ReportCard | None:
         row = (
             await self.c.execute(
-                sa.select(t.report_cards).where(
-                    t.report_cards.c.report_id == report_id,
-                    t.report_cards.c.channel == channel,
-                    t.report_cards.c.chat_id == chat_id,
-                )
+                _REPORT_CARD, {"report_id": report_id, "channel": channel, "chat_id": chat_id}
             )
         ).first()
         return to_model(ReportCard, row)
@@ -449,6 +491,36 @@ class MediaRepo(Repo):
         return to_model(Media, row)
 
 
+_ENQUEUE = t.outbox.insert().returning(t.outbox.c.id)
+_MARK_SENT = (
+    t.outbox.update()
+    .where(t.outbox.c.id.in_(param("ids", expanding=True)))
+    .values(state="sent", sent_at=param("now"), attempts=t.outbox.c.attempts + 1)
+)
+_first_pending_per_chat = (
+    sa.select(sa.func.min(t.outbox.c.id).label("id"))
+    .where(
+        t.outbox.c.state == "pending",
+        t.outbox.c.channel.in_(param("channels", expanding=True)),
+        sa.or_(t.outbox.c.next_attempt_at <= param("now"), t.outbox.c.attempts > 0),
+    )
+    .group_by(t.outbox.c.channel, t.outbox.c.chat_id)
+    .subquery()
+)
+_HEADS = (
+    sa.select(t.outbox)
+    .join(_first_pending_per_chat, t.outbox.c.id == _first_pending_per_chat.c.id)
+    .where(t.outbox.c.next_attempt_at <= param("now"))
+    .order_by(t.outbox.c.id)
+    .limit(param("limit"))
+)
+_NEXT_DUE = sa.select(sa.func.min(t.outbox.c.next_attempt_at)).where(
+    t.outbox.c.state == "pending",
+    t.outbox.c.channel.in_(param("channels", expanding=True)),
+    t.outbox.c.next_attempt_at > param("now"),
+)
+
+
 class OutboxRepo(Repo):
     def __init__(self, connection: AsyncConnection) -> None:
         super().__init__(connection)
@@ -459,23 +531,9 @@ class OutboxRepo(Repo):
         self, channel: str, chat_id: str, language: str, kind: str, payload: dict[str, Any], now: datetime
     ) -> int:
         self.enqueued += 1
-        return int(
-            (
-                await self.c.execute(
-                    t.outbox.insert()
-                    .values(
-                        channel=channel,
-                        chat_id=chat_id,
-                        language=language,
-                        kind=kind,
-                        payload=payload,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                    .returning(t.outbox.c.id)
-                )
-            ).scalar_one()
-        )
+        values = {"channel": channel, "chat_id": chat_id, "language": language, "kind": kind}
+        row = {**values, "payload": payload, "next_attempt_at": now, "created_at": now}
+        return int((await self.c.execute(_ENQUEUE, row)).scalar_one())
 
     async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
         rows = await self.c.execute(
@@ -489,11 +547,7 @@ class OutboxRepo(Repo):
     async def mark_sent(self, message_ids: Sequence[int], now: datetime) -> None:
         """Rows the platform accepted: one statement for a whole batch."""
         if message_ids:
-            await self.c.execute(
-                t.outbox.update()
-                .where(t.outbox.c.id.in_(list(message_ids)))
-                .values(state="sent", sent_at=now, attempts=t.outbox.c.attempts + 1)
-            )
+            await self.c.execute(_MARK_SENT, {"ids": list(message_ids), "now": now})
 
     async def heads(self, now: datetime, channels: Iterable[str], limit: int) -> list[OutboxMessage]:
         """Per chat, its oldest pending row if it is due now: a chat's messages go out in order.
@@ -501,35 +555,13 @@ class OutboxRepo(Repo):
         A row waiting to be retried holds back its chat's later rows; a row merely
         scheduled for later (quiet hours) does not.
         """
-        o = t.outbox
-        first = (
-            sa.select(sa.func.min(o.c.id).label("id"))
-            .where(
-                o.c.state == "pending",
-                o.c.channel.in_(list(channels)),
-                sa.or_(o.c.next_attempt_at <= now, o.c.attempts > 0),
-            )
-            .group_by(o.c.channel, o.c.chat_id)
-            .subquery()
-        )
-        rows = await self.c.execute(
-            sa.select(o)
-            .join(first, o.c.id == first.c.id)
-            .where(o.c.next_attempt_at <= now)
-            .order_by(o.c.id)
-            .limit(limit)
-        )
+        rows = await self.c.execute(_HEADS, {"now": now, "channels": list(channels), "limit": limit})
         return all_models(OutboxMessage, rows)
 
     async def next_due(self, now: datetime, channels: Iterable[str]) -> datetime | None:
         """When the next pending row of these channels falls due, if any is waiting for later."""
-        o = t.outbox
         due: datetime | None = (
-            await self.c.execute(
-                sa.select(sa.func.min(o.c.next_attempt_at)).where(
-                    o.c.state == "pending", o.c.channel.in_(list(channels)), o.c.next_attempt_at > now
-                )
-            )
+            await self.c.execute(_NEXT_DUE, {"now": now, "channels": list(channels)})
         ).scalar()
         return due
 
@@ -555,12 +587,24 @@ class OutboxRepo(Repo):
         return all_models(OutboxMessage, await self.c.execute(sa.select(t.outbox).order_by(t.outbox.c.id)))
 
 
+_SCHEDULE = sa.select(t.schedules).where(
+    t.schedules.c.kind == param("kind"), t.schedules.c.ref == param("ref")
+)
+
+
+@cache
+def _arm_schedule(dialect: str) -> Any:
+    stmt = insert_for(dialect, t.schedules).values(state="pending", fired_at=None)
+    return stmt.on_conflict_do_update(
+        index_elements=["kind", "ref"],
+        set_={"due_at": stmt.excluded.due_at, "state": "pending", "fired_at": None},
+    )
+
+
 class ScheduleRepo(Repo):
     async def arm(self, kind: str, ref: str, due_at: datetime) -> None:
         """Create the schedule, or re-arm it for a new time."""
-        values = {"due_at": due_at, "state": "pending", "fired_at": None}
-        stmt = self._insert(t.schedules).values(kind=kind, ref=ref, **values)
-        await self.c.execute(stmt.on_conflict_do_update(index_elements=["kind", "ref"], set_=values))
+        await self.c.execute(_arm_schedule(self.c.dialect.name), {"kind": kind, "ref": ref, "due_at": due_at})
 
     async def cancel(self, kind: str, ref: str) -> None:
         await self.c.execute(
@@ -588,11 +632,7 @@ class ScheduleRepo(Repo):
         return result.rowcount == 1
 
     async def get(self, kind: str, ref: str) -> Schedule | None:
-        row = (
-            await self.c.execute(
-                sa.select(t.schedules).where(t.schedules.c.kind == kind, t.schedules.c.ref == ref)
-            )
-        ).first()
+        row = (await self.c.execute(_SCHEDULE, {"kind": kind, "ref": ref})).first()
         return to_model(Schedule, row)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
+from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -17,11 +18,30 @@ def to_model(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
     if row is None:
         return None
     mapping = row._mapping
-    return model(**{f.name: mapping[f.name] for f in fields(model)})  # type: ignore[arg-type]
+    return model(**{name: mapping[name] for name in _field_names(model)})
+
+
+@cache
+def _field_names(model: type[Any]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(model))
 
 
 def all_models(model: type[Row], rows: Iterable[sa.Row[Any]]) -> list[Row]:
     return [to_model(model, row) for row in rows]  # type: ignore[misc]
+
+
+def param(name: str, expanding: bool = False) -> Any:
+    """A named placeholder of a statement built once and run with different values.
+
+    Building a SQLAlchemy statement (and its cache key) costs more CPU than SQLite
+    takes to run it, so the statements of every update are module constants.
+    """
+    return sa.bindparam(name, expanding=expanding)
+
+
+def insert_for(dialect: str, table: sa.Table) -> Any:
+    """An INSERT that understands ON CONFLICT on this backend."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 class Repo:
@@ -32,6 +52,4 @@ class Repo:
 
     def _insert(self, table: sa.Table) -> Any:
         """An INSERT that understands ON CONFLICT on both backends."""
-        if self.c.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        return insert_for(self.c.dialect.name, table)
