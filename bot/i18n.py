@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,7 +91,7 @@ class Translator:
             return names.get(language) or names.get(self.default_language) or next(iter(names.values()), "")
         if isinstance(value, When):
             pattern = self.gettext(language, "format.datetime")
-            return format_datetime(value.at, pattern, tzinfo=self.timezone, locale=Locale.parse(language))
+            return format_datetime(value.at, pattern, tzinfo=self.timezone, locale=_locale(language))
         if isinstance(value, DeepLink):
             return deep_link(value.payload)
         if isinstance(value, Lines):
@@ -146,3 +147,9 @@ def load_catalogs(locales_dir: Path, languages: Iterable[str]) -> dict[str, dict
             )
         catalogs[language] = merged
     return catalogs
+
+
+@cache
+def _locale(language: str) -> Locale:
+    # Locale.parse looks for the locale's data file on disk every time.
+    return Locale.parse(language)
