@@ -1,6 +1,6 @@
 """Updates per second: a bare python-telegram-bot echo bot vs. Shouwang, on one fake Bot API.
 
-    python bench/throughput.py [--users N | --updates N] [--latency-ms MS] [--profile FILE]
+    python bench/throughput.py [--users N | --updates N] [--rounds N] [--latency-ms MS] [--profile FILE]
 
 Both bots poll the same in-process FakeBotApi (tests/fakes/telegram_api.py) over
 loopback HTTP and are driven the same way: every simulated user takes one step
@@ -15,9 +15,18 @@ Each Shouwang user: /start, language button, privacy button, building text,
 anonymous, confirm, /myreports, /help, free text.
 
 With the fake in-process and no latency both bots are CPU-bound on one core, so
-the figures compare CPU per update. --latency-ms puts a network round trip in
-front of every Bot API call (getUpdates aside), as a real Telegram has; then
-round trips, not CPU, bound a bot that handles one update at a time.
+the figures compare CPU per update. The machine's speed drifts by tens of per
+cent over a few seconds (a shared host), so the bots take turns for --rounds
+rounds and the medians are compared: a slow spell then falls on all of them.
+
+(c) hands the same steps straight to Shouwang's engine and renders the replies:
+its own work (database, conversations, translations) without any Bot API call.
+From (b) and (c) the benchmark prints what (b) would reach if that work were
+free, so the part of the gap that is Bot API traffic is measured, not guessed.
+
+--latency-ms puts a network round trip in front of every Bot API call
+(getUpdates aside), as a real Telegram has; then round trips, not CPU, bound a
+bot that handles one update at a time.
 """
 
 from __future__ import annotations
@@ -27,11 +36,12 @@ import asyncio
 import contextlib
 import cProfile
 import logging
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +57,13 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
-from bot.app import build_runtime  # noqa: E402
+from bot.app import Runtime, build_runtime  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.community_file import load_community  # noqa: E402
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings  # noqa: E402
 from handlers.clock import FakeClock  # noqa: E402
 from handlers.community import PoliceGroups  # noqa: E402
+from handlers.messages import Incoming, Location  # noqa: E402
 from handlers.services import accounts  # noqa: E402
 from storage.repositories import Repos  # noqa: E402
 from tests.fakes.telegram_api import FakeBotApi  # noqa: E402
@@ -179,7 +190,10 @@ async def echo_rate(api: FakeBotApi, users: int) -> tuple[float, int]:
 # --- (b) Shouwang ---------------------------------------------------------------------------
 
 
-async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tuple[float, int, int]:
+@contextlib.asynccontextmanager
+async def shouwang_runtime() -> AsyncIterator[tuple[Runtime, FakeClock]]:
+    """Shouwang as deployed, on a new SQLite file, with staff who already pressed Start
+    (so every report notifies someone privately as well)."""
     with tempfile.TemporaryDirectory(prefix="shouwang-bench-") as tmp:
         community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
             update={"police_groups": PoliceGroups(telegram=[str(GROUP)])}
@@ -195,9 +209,6 @@ async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tu
         )
         clock = FakeClock()
         runtime = await build_runtime(settings, community=community, clock=clock)
-        channel = TelegramChannel.build(runtime, TOKEN, api_url=api.base_url, file_url=api.base_file_url)
-        runtime.add_channel(channel)
-        # Staff who already pressed Start, so every report notifies someone privately as well.
         async with runtime.database.transaction() as connection:
             repos = Repos(connection)
             now = clock.now()
@@ -206,6 +217,21 @@ async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tu
                 user = await accounts.grant_role(repos, "telegram", str(uid), role, grids, now, f"staff{uid}")
                 await repos.users.touch_identity("telegram", str(uid), str(uid), now)
                 await repos.users.update(user.id, language="zh_CN", privacy_accepted_at=now, onboarded_at=now)
+        try:
+            yield runtime, clock
+        finally:
+            await runtime.close()
+
+
+async def reports_filed(runtime: Runtime, users: int) -> int:
+    async with runtime.database.transaction() as connection:
+        return len(await Repos(connection).reports.open_reports(None, limit=users + 1))
+
+
+async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tuple[float, int, int]:
+    async with shouwang_runtime() as (runtime, clock):
+        channel = TelegramChannel.build(runtime, TOKEN, api_url=api.base_url, file_url=api.base_file_url)
+        runtime.add_channel(channel)
 
         async def settled(last: bool) -> None:
             await handled(api, channel.application)
@@ -234,12 +260,45 @@ async def shouwang_rate(api: FakeBotApi, users: int, profile: Path | None) -> tu
             repos = Repos(connection)
             counts = await repos.outbox.counts()
             errors = {row.last_error for row in await repos.outbox.all() if row.state != "sent"}
-            filed = len(await repos.reports.open_reports(None, limit=users + 1))
-        await runtime.close()
+        filed = await reports_filed(runtime, users)
     assert filed == users, f"{filed} reports filed by {users} users"
     assert set(counts) == {"sent"}, f"outbox not drained: {counts} {errors}"
     replies = sum(len(api.sent_messages(u)) for u in scripts)
     return seconds, users * STEPS_PER_USER, replies
+
+
+# --- (c) Shouwang's own work, without the Bot API ---------------------------------------------
+
+
+def incoming(user_id: int, step: Step) -> Incoming:
+    """The neutral input the Telegram adapter makes of `step`."""
+    base = Incoming("telegram", str(user_id), str(user_id), f"居民{user_id}")
+    if step.location is not None:
+        return replace(base, location=Location(*step.location))
+    if step.data is not None:
+        return replace(base, action=step.data)
+    assert step.text is not None
+    if step.text.startswith("/"):
+        return replace(base, command=step.text[1:])
+    return replace(base, text=step.text)
+
+
+async def engine_rate(users: int) -> tuple[float, int]:
+    """The same steps handed straight to the engine and their replies rendered: the database,
+    the conversations and the translations, without any Bot API call or update parsing."""
+    async with shouwang_runtime() as (runtime, _clock):
+        scripts = [[incoming(SHOUWANG_USERS + n, step) for step in shouwang_script(n)] for n in range(users)]
+        translator = runtime.translator
+        started = time.perf_counter()
+        for wave in range(STEPS_PER_USER):
+            for script in scripts:
+                response = await runtime.engine.handle(script[wave])
+                for reply in response.replies:
+                    translator.render(response.language, reply, lambda payload: payload)
+        seconds = time.perf_counter() - started
+        filed = await reports_filed(runtime, users)
+    assert filed == users, f"{filed} reports filed by {users} users"
+    return seconds, users * STEPS_PER_USER
 
 
 def _delayed(app: Any, seconds: float) -> Any:
@@ -260,6 +319,7 @@ async def main() -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--users", type=int, help=f"simulated users, {STEPS_PER_USER} updates each")
     size.add_argument("--updates", type=int, help="total updates per bot (rounded to whole users)")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each bot takes, alternating")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="add this delay to every API call")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the Shouwang run here")
     args = parser.parse_args()
@@ -269,18 +329,42 @@ async def main() -> None:
     api = FakeBotApi()
     if args.latency_ms:
         api.app = _delayed(api.app, args.latency_ms / 1000)
+    echo_rates: list[float] = []
+    full_rates: list[float] = []
+    engine_rates: list[float] = []
+    calls_per_update: list[float] = []
     async with api:
-        echo_seconds, updates = await echo_rate(api, users)
-        echo_ups = updates / echo_seconds
-        print(f"(a) echo bot:  {updates} updates in {echo_seconds:.2f} s = {echo_ups:.1f} updates/s")
-        api.clear_records()
-        full_seconds, updates, replies = await shouwang_rate(api, users, args.profile)
-        full_ups = updates / full_seconds
-        print(
-            f"(b) Shouwang:  {updates} updates in {full_seconds:.2f} s = {full_ups:.1f} updates/s "
-            f"({replies} replies; outbox: {len(api.sent_messages(GROUP))} police-group cards, "
-            f"{sum(len(api.sent_messages(uid)) for uid in WORKERS.values())} grid-worker notices)"
-        )
+        for turn in range(1, args.rounds + 1):
+            echo_seconds, updates = await echo_rate(api, users)
+            echo_rates.append(updates / echo_seconds)
+            print(
+                f"round {turn} (a) echo bot: {updates} updates in {echo_seconds:.2f} s "
+                f"= {echo_rates[-1]:.1f} updates/s"
+            )
+            api.clear_records()
+            profile = args.profile if turn == 1 else None
+            full_seconds, updates, replies = await shouwang_rate(api, users, profile)
+            full_rates.append(updates / full_seconds)
+            calls_per_update.append(sum(c.method.lower() != "getupdates" for c in api.calls) / updates)
+            print(
+                f"round {turn} (b) Shouwang: {updates} updates in {full_seconds:.2f} s "
+                f"= {full_rates[-1]:.1f} updates/s ({replies} replies; outbox: "
+                f"{len(api.sent_messages(GROUP))} police-group cards, "
+                f"{sum(len(api.sent_messages(uid)) for uid in WORKERS.values())} grid-worker notices)"
+            )
+            api.clear_records()
+            engine_seconds, updates = await engine_rate(users)
+            engine_rates.append(updates / engine_seconds)
+            print(f"round {turn} (c) Shouwang's engine alone: {engine_rates[-1]:.1f} updates/s")
+    echo_ups, full_ups = statistics.median(echo_rates), statistics.median(full_rates)
+    engine_ms = 1000 / statistics.median(engine_rates)
+    # What (b) would reach if Shouwang's own work cost nothing: only its Bot API traffic left.
+    floor_ups = 1 / (1 / full_ups - engine_ms / 1000)
+    print(
+        f"Shouwang's own work: {engine_ms:.2f} ms per update; Bot API calls per update: "
+        f"{statistics.median(calls_per_update):.2f} (echo bot: 1); with its own work free, (b) would reach "
+        f"{floor_ups:.0f} updates/s, a ratio of {floor_ups / echo_ups:.2f}"
+    )
     print(f"ratio={full_ups / echo_ups:.2f} full_ups={full_ups:.1f} echo_ups={echo_ups:.1f}")
 
 
