@@ -240,9 +240,12 @@ class FakeBotApi:
         *,
         username: str = DEFAULT_BOT_USERNAME,
         long_poll_max: float = 0.5,
+        latency: float = 0.0,
     ) -> None:
         self.username = username
         self.long_poll_max = long_poll_max
+        # Seconds every call but getUpdates takes before it is handled: a network round trip.
+        self.latency = latency
         self.calls: list[ApiCall] = []
         self.blocked_users: set[int] = set()
         # Groups where the bot is not allowed to pin messages (not an admin, or pinning is off).
@@ -752,6 +755,8 @@ class FakeBotApi:
             self._last_activity = time.monotonic()
         call: ApiCall | None = None
         try:
+            if self.latency and not polling:
+                await asyncio.sleep(self.latency)
             params, files, names = await self._parse(request)
             call = ApiCall(method, params, files, time.monotonic(), file_names=names)
             self.calls.append(call)
