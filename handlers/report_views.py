@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import choices
 from handlers.community import Community
@@ -62,8 +62,8 @@ def ack_deadline(community: Community, report: Report) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def is_overdue(community: Community, report: Report, now: object) -> bool:
-    return report.state == rs.SUBMITTED and report.created_at + ack_deadline(community, report) < now  # type: ignore[operator]
+def is_overdue(community: Community, report: Report, now: datetime) -> bool:
+    return report.state == rs.SUBMITTED and report.created_at + ack_deadline(community, report) < now
 
 
 def _short(text: str, limit: int) -> str:
