@@ -348,10 +348,15 @@ async def main() -> None:
     calls = statistics.median(calls_per_update)
     print(f"Shouwang's own work: {engine_ms:.2f} ms per update; Bot API calls per update: {calls:.2f}")
     if not args.latency_ms:  # Only when both bots are CPU-bound does the time of (b) add up like this.
-        floor_ups = 1 / (1 / full_ups - engine_ms / 1000)
+        # Each round's (a), (b) and (c) ran within seconds of each other: pair them before the median.
+        floors = [
+            1 / (1 / full - 1 / engine) / echo
+            for echo, full, engine in zip(echo_rates, full_rates, engine_rates, strict=True)
+        ]
         print(
-            f"with its own work free, (b) would reach {floor_ups:.0f} updates/s, "
-            f"a ratio of {floor_ups / echo_ups:.2f}: the rest of the gap is Bot API traffic"
+            f"with its own work free, (b) would reach a ratio of {statistics.median(floors):.2f} "
+            f"(rounds: {', '.join(f'{floor:.2f}' for floor in floors)}); the rest of the gap is "
+            "Bot API traffic"
         )
     print(f"ratio={full_ups / echo_ups:.2f} full_ups={full_ups:.1f} echo_ups={echo_ups:.1f}")
 
