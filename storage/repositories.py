@@ -65,6 +65,8 @@ _IDENTITY_COLUMNS = (
 )
 _USER_BY_ID = sa.select(t.users).where(t.users.c.id == param("user_id"))
 _USERS_BY_ID = sa.select(t.users).where(t.users.c.id.in_(param("user_ids", expanding=True)))
+# An UPDATE takes the columns to SET from the parameters it is run with; the parameters of its
+# WHERE end in "_" so that none is taken for a column of the same name.
 _UPDATE_USER = t.users.update().where(t.users.c.id == param("user_id_"))
 # The points leaderboard of a grid reads a copy of the grid (see schema.point_earnings).
 _MOVE_EARNINGS_TO_GRID = (
