@@ -111,12 +111,6 @@ class AttendanceRepo(Repo):
         row = (await self.c.execute(_joined().where(t.patrol_signups.c.id == signup_id))).first()
         return None if row is None else _attendance(row)
 
-    async def shift(self, shift_id: int) -> PatrolShift | None:
-        row = (
-            await self.c.execute(sa.select(t.patrol_shifts).where(t.patrol_shifts.c.id == shift_id))
-        ).first()
-        return None if row is None else _model(PatrolShift, row._mapping)
-
     async def confirmed_overlapping(self, user_id: int, start: datetime, end: datetime) -> list[Attendance]:
         """This person's confirmed sign-ups on scheduled shifts starting by `end` and ending after `start`.
 

@@ -436,7 +436,7 @@ async def _end_waiting_flow(repos: Repos, user_id: int) -> None:
 
 async def close_shift(repos: Repos, community: Community, shift_id: int, now: datetime) -> bool:
     """Settle attendance once the shift is over; False if there was nothing (more) to settle."""
-    shift = await repos.attendance.shift(shift_id)
+    shift = await repos.patrols.shift(shift_id)
     if shift is None or shift.state != SCHEDULED or shift.closed_at is not None:
         return False
     if now < shift.ends_at:

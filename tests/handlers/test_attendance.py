@@ -170,7 +170,7 @@ async def test_a_cancelled_shift_is_neither_checked_in_to_nor_closed(bot: Harnes
     assert await at_meeting(bot, "wang") == ["attendance.shift_cancelled"]
     assert await bot.say("li", "/checkin") == ["attendance.no_shift"]
     await bot.wait(timedelta(hours=3))
-    shift = await bot.repos_do(lambda r: r.attendance.shift(patrol.shift))
+    shift = await bot.repos_do(lambda r: r.patrols.shift(patrol.shift))
     assert shift.closed_at is None
     assert bot.channel.to(POLICE_GROUP) == []
     assert not (await signup_of(bot, patrol.shift, patrol.li)).signup.no_show
