@@ -44,32 +44,24 @@ async def add_shift(
     """A shift as /newpatrol would store it, with its closing job armed."""
 
     async def insert(repos: Repos) -> int:
-        shift_id = (
-            await repos.connection.execute(
-                t.patrol_shifts.insert()
-                .values(
-                    area=area,
-                    starts_at=starts_at,
-                    ends_at=starts_at + timedelta(minutes=minutes),
-                    meeting_lat=MEETING_LAT,
-                    meeting_lon=MEETING_LON,
-                    meeting_label="北门岗亭",
-                    min_volunteers=min_volunteers,
-                    max_volunteers=max_volunteers,
-                    leader_id=leader_id,
-                    state=state,
-                    created_by=created_by,
-                    created_at=h.clock.now(),
-                    updated_at=h.clock.now(),
-                )
-                .returning(t.patrol_shifts.c.id)
-            )
-        ).scalar_one()
-        shift = await repos.attendance.shift(shift_id)
+        shift = await repos.patrols.add_shift(
+            h.clock.now(),
+            area=area,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=minutes),
+            meeting_lat=MEETING_LAT,
+            meeting_lon=MEETING_LON,
+            meeting_label="北门岗亭",
+            min_volunteers=min_volunteers,
+            max_volunteers=max_volunteers,
+            leader_id=leader_id,
+            state=state,
+            created_by=created_by,
+        )
         assert shift is not None
         if arm_close and state == "scheduled":
             await attendance.arm_close(repos, shift)
-        return int(shift_id)
+        return shift.id
 
     return int(await h.repos_do(insert))
 

@@ -72,27 +72,20 @@ async def add_shift(bot: Harness, starts: timedelta, places: int, state: str = "
     police = await bot.user_id("police")
 
     async def insert(repos: Repos) -> int:
-        return int(
-            (
-                await repos.connection.execute(
-                    t.patrol_shifts.insert()
-                    .values(
-                        area="南门至 3 号楼",
-                        starts_at=START + starts,
-                        ends_at=START + starts + timedelta(hours=2),
-                        meeting_lat=31.2304,
-                        meeting_lon=121.4737,
-                        min_volunteers=1,
-                        max_volunteers=places,
-                        state=state,
-                        created_by=police,
-                        created_at=START,
-                        updated_at=START,
-                    )
-                    .returning(t.patrol_shifts.c.id)
-                )
-            ).scalar_one()
+        shift = await repos.patrols.add_shift(
+            START,
+            area="南门至 3 号楼",
+            starts_at=START + starts,
+            ends_at=START + starts + timedelta(hours=2),
+            meeting_lat=31.2304,
+            meeting_lon=121.4737,
+            min_volunteers=1,
+            max_volunteers=places,
+            state=state,
+            created_by=police,
         )
+        assert shift is not None
+        return shift.id
 
     return await bot.repos_do(insert)
 

@@ -58,29 +58,22 @@ async def patrolled(bot: Harness, starts_at: datetime, minutes: dict[str, int]) 
     people = {who: await bot.user_id(who) for who in minutes}
 
     async def insert(repos: Repos) -> None:
-        c = repos.connection
-        shift_id = (
-            await c.execute(
-                t.patrol_shifts.insert()
-                .values(
-                    area="A 线",
-                    starts_at=starts_at,
-                    ends_at=starts_at + timedelta(hours=2),
-                    meeting_lat=31.23,
-                    meeting_lon=121.47,
-                    min_volunteers=1,
-                    max_volunteers=10,
-                    created_by=police,
-                    created_at=starts_at,
-                    updated_at=starts_at,
-                )
-                .returning(t.patrol_shifts.c.id)
-            )
-        ).scalar_one()
+        shift = await repos.patrols.add_shift(
+            starts_at,
+            area="A 线",
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=2),
+            meeting_lat=31.23,
+            meeting_lon=121.47,
+            min_volunteers=1,
+            max_volunteers=10,
+            created_by=police,
+        )
+        assert shift is not None
         for who, worked in minutes.items():
-            await c.execute(
+            await repos.connection.execute(
                 t.patrol_signups.insert().values(
-                    shift_id=shift_id,
+                    shift_id=shift.id,
                     user_id=people[who],
                     state="confirmed",
                     created_at=starts_at,

@@ -15,23 +15,19 @@ NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 async def _shift(repos: Repos, creator: int, hours_ahead: int) -> int:
     starts = NOW + timedelta(hours=hours_ahead)
-    result = await repos.connection.execute(
-        t.patrol_shifts.insert()
-        .values(
-            area="A 线",
-            starts_at=starts,
-            ends_at=starts + timedelta(hours=2),
-            meeting_lat=31.23,
-            meeting_lon=121.47,
-            min_volunteers=1,
-            max_volunteers=5,
-            created_by=creator,
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        .returning(t.patrol_shifts.c.id)
+    shift = await repos.patrols.add_shift(
+        NOW,
+        area="A 线",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=2),
+        meeting_lat=31.23,
+        meeting_lon=121.47,
+        min_volunteers=1,
+        max_volunteers=5,
+        created_by=creator,
     )
-    return int(result.scalar_one())
+    assert shift is not None
+    return shift.id
 
 
 async def _sign_up(repos: Repos, shift_id: int, user_id: int, state: str) -> None:

@@ -156,29 +156,23 @@ async def test_patrol_leaders_and_honours_recorded_once(db: Database) -> None:
             (2, "cancelled", {a: 300}),
         ):
             when = start + timedelta(days=offset)
-            shift = (
-                await connection.execute(
-                    t.patrol_shifts.insert()
-                    .values(
-                        area="x",
-                        starts_at=when,
-                        ends_at=when + timedelta(hours=2),
-                        meeting_lat=0,
-                        meeting_lon=0,
-                        min_volunteers=0,
-                        max_volunteers=5,
-                        state=state,
-                        created_by=police,
-                        created_at=when,
-                        updated_at=when,
-                    )
-                    .returning(t.patrol_shifts.c.id)
-                )
-            ).scalar_one()
+            shift = await repos.patrols.add_shift(
+                when,
+                area="x",
+                starts_at=when,
+                ends_at=when + timedelta(hours=2),
+                meeting_lat=0,
+                meeting_lon=0,
+                min_volunteers=0,
+                max_volunteers=5,
+                state=state,
+                created_by=police,
+            )
+            assert shift is not None
             for user_id, minutes in worked.items():
                 await connection.execute(
                     t.patrol_signups.insert().values(
-                        shift_id=shift,
+                        shift_id=shift.id,
                         user_id=user_id,
                         state="confirmed",
                         created_at=when,
