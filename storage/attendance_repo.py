@@ -8,7 +8,7 @@ caller learns from the return value whether it was the one that did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from storage import schema as t
 from storage.models import PatrolShift, PatrolSignup
-from storage.rows import Repo, Row, param
+from storage.rows import Repo, all_models, from_mapping, param
 
 CONFIRMED = "confirmed"
 SCHEDULED = "scheduled"
@@ -59,10 +59,6 @@ class PatrolStats:
     top: list[VolunteerMinutes]
 
 
-def _model(model: type[Row], mapping: Any, prefix: str = "") -> Row:
-    return model(**{f.name: mapping[prefix + f.name] for f in fields(model)})  # type: ignore[arg-type]
-
-
 def _joined() -> sa.Select[Any]:
     """Sign-ups with their shift, the shift's columns prefixed "shift__"."""
     s, p = t.patrol_signups, t.patrol_shifts
@@ -73,7 +69,7 @@ def _joined() -> sa.Select[Any]:
 
 def _attendance(row: sa.Row[Any]) -> Attendance:
     mapping = row._mapping
-    return Attendance(_model(PatrolSignup, mapping), _model(PatrolShift, mapping, "shift__"))
+    return Attendance(from_mapping(PatrolSignup, mapping), from_mapping(PatrolShift, mapping, "shift__"))
 
 
 def _shift_open() -> sa.ColumnElement[bool]:
@@ -186,7 +182,7 @@ class AttendanceRepo(Repo):
             .where(s.c.shift_id == shift_id, s.c.state == CONFIRMED)
             .order_by(s.c.created_at, s.c.id)
         )
-        return [RosterLine(_model(PatrolSignup, row._mapping), row.display_name) for row in rows]
+        return [RosterLine(from_mapping(PatrolSignup, row._mapping), row.display_name) for row in rows]
 
     async def shifts_led(self, leader_id: int, after: datetime, limit: int = 1) -> list[PatrolShift]:
         """Scheduled, unclosed shifts this person leads that end after `after`, soonest first."""
@@ -197,7 +193,7 @@ class AttendanceRepo(Repo):
             .order_by(p.starts_at, p.id)
             .limit(limit)
         )
-        return [_model(PatrolShift, row._mapping) for row in rows]
+        return all_models(PatrolShift, rows)
 
     async def shifts_starting(self, start: datetime, end: datetime, limit: int = 20) -> list[PatrolShift]:
         """Scheduled shifts starting in [start, end), soonest first."""
@@ -208,7 +204,7 @@ class AttendanceRepo(Repo):
             .order_by(p.starts_at, p.id)
             .limit(limit)
         )
-        return [_model(PatrolShift, row._mapping) for row in rows]
+        return all_models(PatrolShift, rows)
 
     async def ledger_entry_id(self, source_key: str) -> int | None:
         """The ledger entry a check-out credited (to reverse it when police void the hours)."""

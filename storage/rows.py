@@ -17,8 +17,12 @@ Row = TypeVar("Row")
 def to_model(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
     if row is None:
         return None
-    mapping = row._mapping
-    return model(**{name: mapping[name] for name in _field_names(model)})
+    return from_mapping(model, row._mapping)
+
+
+def from_mapping(model: type[Row], mapping: Any, prefix: str = "") -> Row:
+    """The model from a row's columns, named with `prefix` where a join brought two tables."""
+    return model(**{name: mapping[prefix + name] for name in _field_names(model)})
 
 
 @cache
