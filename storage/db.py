@@ -59,6 +59,8 @@ class LoopSideSqlite(aiosqlite.Connection):
             except _WouldWait:
                 return await super()._execute(fn, *args, **kwargs)
         if fn == self._connection.close:
+            # Closing the last connection checkpoints the WAL into the database file: real
+            # writes, done in the thread like BEGIN's waiting.
             return await super()._execute(fn, *args, **kwargs)
         return fn(*args, **kwargs)
 
