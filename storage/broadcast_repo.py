@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
+from storage.db import DbConnection
 from storage.models import AckShare, Broadcast, BroadcastCandidate, BroadcastFigures, Subscription
 from storage.rows import Repo, all_models, to_model
 
@@ -24,7 +24,7 @@ _BATCH = 500
 
 
 class BroadcastRepo(Repo):
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: DbConnection) -> None:
         super().__init__(connection)
         # Broadcasts read in this transaction: a batch of copies rendered together reads theirs once.
         self._seen: dict[int, Broadcast] = {}

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
+import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -28,75 +27,50 @@ def normalise_url(url: str) -> str:
     return url
 
 
-# How long taking SQLite's write lock may wait for another connection, in milliseconds.
+# How long taking SQLite's write lock may wait for another process, in milliseconds.
 BUSY_TIMEOUT_MS = 10_000
-_BEGIN = re.compile(r"\s*BEGIN\b", re.IGNORECASE)
 
 
-class LoopSideSqlite(aiosqlite.Connection):
-    """An aiosqlite connection that runs its statements on the event loop itself.
+class LoopSideConnection:
+    """The async connection the repositories use, over a SQLite connection run on the event loop.
 
-    aiosqlite hands every call (execute, each fetch, cursor creation) to its own
-    thread and back: four or so thread hand-offs per statement, each waiting for
-    the GIL while the loop is busy, for statements that take SQLite microseconds.
-    That made the hand-offs, not SQLite, the cost of a bot update.
+    SQLite answers a statement in microseconds, while SQLAlchemy's async adaptation
+    (a greenlet switch and an awaited driver call for every cursor operation) cost
+    several times that: a transaction of three statements took 270 µs through
+    AsyncConnection and 75 µs through SQLAlchemy's plain pysqlite Connection. So on
+    SQLite the statements run inline, through the plain Connection, behind the
+    awaitable methods of AsyncConnection that the repositories use.
 
-    Running them inline is safe because nothing inline waits for a lock. In WAL
-    mode readers never wait, and every transaction starts with BEGIN IMMEDIATE
-    (see _tune_sqlite), so writes only happen while holding the write lock.
-    BEGIN itself is tried at once, without waiting; only if another connection
-    holds the lock does it go to the connection's thread and wait there, with
-    the loop free, for up to BUSY_TIMEOUT_MS. SQLAlchemy never uses a connection
-    for two calls at once, so the thread and the loop never touch it together.
+    Nothing inline waits for a lock: in WAL mode readers never wait, and each
+    transaction begins with BEGIN IMMEDIATE, taken at once or else waited for in
+    a worker thread (see SqliteStore.transaction), so every write holds the lock.
     """
 
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not self._running or self._connection is None:
-            raise ValueError("Connection closed")
-        if args and isinstance(args[0], str) and _BEGIN.match(args[0]):
-            try:
-                return self._without_waiting(fn, *args, **kwargs)
-            except _WouldWait:
-                return await super()._execute(fn, *args, **kwargs)
-        if fn == self._connection.close:
-            # Closing the last connection checkpoints the WAL into the database file: real
-            # writes, done in the thread like BEGIN's waiting.
-            return await super()._execute(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
+    def __init__(self, connection: sa.Connection) -> None:
+        self.sync_connection = connection
 
-    def _without_waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a statement that takes a lock, or raise _WouldWait if the lock is taken."""
-        connection = self._conn
-        connection.execute("PRAGMA busy_timeout=0")
-        try:
-            return fn(*args, **kwargs)
-        except sqlite3.OperationalError as error:
-            if connection.in_transaction or "locked" not in str(error):
-                raise
-            raise _WouldWait from error
-        finally:
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    @property
+    def dialect(self) -> sa.Dialect:
+        return self.sync_connection.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> sa.CursorResult[Any]:
+        return self.sync_connection.execute(statement, parameters)
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[sa.NestedTransaction]:
+        with self.sync_connection.begin_nested() as savepoint:
+            yield savepoint
 
 
-class _WouldWait(Exception):
-    pass
+# What repositories are handed: AsyncConnection on PostgreSQL, LoopSideConnection on SQLite.
+DbConnection = AsyncConnection | LoopSideConnection
 
 
-def _sqlite_creator(path: str) -> Callable[[], Any]:
-    async def connect() -> LoopSideSqlite:
-        # Created in the connection's thread, then used from the loop as well.
-        connection = LoopSideSqlite(lambda: sqlite3.connect(path, check_same_thread=False), 64)
-        connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
-        return await connection
-
-    return connect
-
-
-def _tune_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _tune_sqlite(engine: sa.Engine, *, begin_immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves (below); pysqlite's implicit transactions
-        # would start them DEFERRED.
+        # Let us issue BEGIN ourselves (IMMEDIATE, see SqliteStore); pysqlite's implicit
+        # transactions would start them DEFERRED.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -105,27 +79,91 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: sa.Connection) -> None:
-        # A deferred transaction that later writes can fail with SQLITE_BUSY
-        # without waiting when another connection wrote meanwhile; taking the
-        # write lock up front makes busy_timeout apply instead.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if begin_immediate:
+
+        @event.listens_for(engine, "begin")
+        def on_begin(connection: sa.Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class SqliteStore:
+    """SQLite transactions on the event loop, one at a time within the process.
+
+    A SQLite database has one writer at a time, and every transaction here writes
+    (BEGIN IMMEDIATE: a deferred one that later writes can fail with SQLITE_BUSY
+    without waiting when another connection wrote meanwhile). Transactions of this
+    process queue on an asyncio lock, which costs nothing while it is free;
+    another process holding the write lock (a CLI command, say) is waited for in
+    a worker thread, for up to BUSY_TIMEOUT_MS, with the loop free.
+    """
+
+    def __init__(self, path: str) -> None:
+        # One connection is all the lock lets through; it is used from the loop and, to wait, a thread.
+        self.engine = sa.create_engine(
+            f"sqlite:///{path}",
+            creator=lambda: sqlite3.connect(path, check_same_thread=False),
+            poolclass=sa.QueuePool,
+            pool_size=1,
+            max_overflow=0,
+        )
+        _tune_sqlite(self.engine, begin_immediate=False)
+        self._turn = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[LoopSideConnection]:
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            # It would wait for itself forever.
+            raise RuntimeError("a SQLite transaction was opened inside another one")
+        # As long as SQLite's own busy timeout would have waited, and then fail the same way.
+        async with asyncio.timeout(BUSY_TIMEOUT_MS / 1000):
+            await self._turn.acquire()
+        self._holder = task
+        try:
+            with self.engine.connect() as connection:
+                await _begin_immediate(connection.connection.dbapi_connection)
+                with connection.begin():  # commits, or rolls back, the BEGIN issued above
+                    yield LoopSideConnection(connection)
+        finally:
+            self._holder = None
+            self._turn.release()
+
+    async def close(self) -> None:
+        # Closing the last connection checkpoints the WAL into the database file: real writes.
+        await asyncio.to_thread(self.engine.dispose)
+
+
+async def _begin_immediate(dbapi_connection: Any) -> None:
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    await asyncio.to_thread(dbapi_connection.execute, "BEGIN IMMEDIATE")
 
 
 class Database:
-    """The one async engine of the process."""
+    """The process's database: its transactions and its migrations."""
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
+        self.sqlite: SqliteStore | None = None
         if self.url.startswith("sqlite"):
             path = sa.make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(
-                self.url, pool_size=5, max_overflow=5, async_creator=_sqlite_creator(path or ":memory:")
-            )
-            _tune_sqlite(self.engine)
+            if not path or path == ":memory:":
+                # Transactions and migrations use connections of their own: each would get a new database.
+                raise ValueError("SQLite needs a database file, not an in-memory database")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.sqlite = SqliteStore(path)
+            # Migrations (which may take a while on a big database) run through aiosqlite's
+            # thread, with the loop free between statements.
+            self.engine = create_async_engine(self.url, pool_size=5, max_overflow=5)
+            _tune_sqlite(self.engine.sync_engine, begin_immediate=True)
         else:
             self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
@@ -134,9 +172,13 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
-            yield connection
+    async def transaction(self) -> AsyncIterator[DbConnection]:
+        if self.sqlite is not None:
+            async with self.sqlite.transaction() as connection:
+                yield connection
+        else:
+            async with self.engine.begin() as postgres_connection:
+                yield postgres_connection
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration."""
@@ -144,6 +186,8 @@ class Database:
             await connection.run_sync(_upgrade_to_head)
 
     async def close(self) -> None:
+        if self.sqlite is not None:
+            await self.sqlite.close()
         await self.engine.dispose()
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import schema as t
 from storage.attendance_repo import AttendanceRepo
 from storage.broadcast_repo import BroadcastRepo
+from storage.db import DbConnection
 from storage.ledger import (
     ALL_TIME,
     COMMUNITY,
@@ -524,7 +524,7 @@ _NEXT_DUE = sa.select(sa.func.min(t.outbox.c.next_attempt_at)).where(
 
 
 class OutboxRepo(Repo):
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: DbConnection) -> None:
         super().__init__(connection)
         # Lets the caller wake the delivery worker only when there is something new.
         self.enqueued = 0
@@ -842,7 +842,7 @@ class LedgerRepo(Repo):
     count towards on the monthly leaderboard.
     """
 
-    def __init__(self, connection: AsyncConnection, tz: tzinfo = UTC) -> None:
+    def __init__(self, connection: DbConnection, tz: tzinfo = UTC) -> None:
         super().__init__(connection)
         self.tz = tz
 
@@ -1291,7 +1291,7 @@ class LedgerRepo(Repo):
 
 
 class LinkRepo(Repo):
-    def __init__(self, connection: AsyncConnection, ledger: LedgerRepo) -> None:
+    def __init__(self, connection: DbConnection, ledger: LedgerRepo) -> None:
         super().__init__(connection)
         self.ledger = ledger
 
@@ -1376,7 +1376,7 @@ class Repos:
     `tz` is the community's time zone, which decides the months of the points leaderboard.
     """
 
-    def __init__(self, connection: AsyncConnection, tz: tzinfo = UTC) -> None:
+    def __init__(self, connection: DbConnection, tz: tzinfo = UTC) -> None:
         self.connection = connection
         self.users = UserRepo(connection)
         self.invites = InviteRepo(connection)

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.db import DbConnection
 
 Row = TypeVar("Row")
 
@@ -51,7 +52,7 @@ def insert_for(dialect: str, table: sa.Table) -> Any:
 class Repo:
     """A repository over one connection, and so one transaction."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: DbConnection) -> None:
         self.c = connection
 
     def _insert(self, table: sa.Table) -> Any:

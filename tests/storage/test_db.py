@@ -1,15 +1,17 @@
-"""SQLite statements run on the event loop, yet waiting for another writer never freezes it."""
+"""SQLite transactions run on the event loop, yet waiting for another writer never freezes it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
-from storage.db import Database, LoopSideSqlite
+from storage.db import Database, LoopSideConnection
 
 
 async def _ticks_while(awaitable: asyncio.Future[object] | asyncio.Task[object], seconds: float) -> int:
@@ -22,35 +24,69 @@ async def _ticks_while(awaitable: asyncio.Future[object] | asyncio.Task[object],
     return ticks
 
 
-async def test_statements_run_inline_and_only_a_contended_begin_uses_the_thread(sqlite_url: str) -> None:
+async def test_statements_run_inline_and_only_a_contended_begin_uses_a_thread(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     database = Database(sqlite_url)
     await database.migrate()
     handed_off: list[object] = []
+    real_to_thread = asyncio.to_thread
 
-    class WatchedQueue:
-        """The connection's queue to its thread, noting what is handed over."""
+    async def watched_to_thread(function: Any, *args: Any) -> Any:
+        handed_off.append(function)
+        return await real_to_thread(function, *args)
 
-        def __init__(self, queue: Any) -> None:
-            self.queue = queue
-
-        def put_nowait(self, item: object) -> None:
-            handed_off.append(item)
-            self.queue.put_nowait(item)
-
+    monkeypatch.setattr(asyncio, "to_thread", watched_to_thread)
     async with database.transaction() as connection:
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert isinstance(driver, LoopSideSqlite)
-        queue = driver._tx
-        driver._tx = WatchedQueue(queue)  # type: ignore[assignment]
-        try:
-            rows = (await connection.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))).all()
-            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
-            await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
-        finally:
-            driver._tx = queue
+        assert isinstance(connection, LoopSideConnection)
+        rows = (await connection.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))).all()
+        await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+        await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
     assert rows == [(1,), (2,)]
     assert handed_off == []  # no thread hand-off for any of it
+
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
+    async with database.transaction() as connection:
+        await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
+    other.close()
+    assert len(handed_off) == 1  # BEGIN, waiting for the other writer
+    async with database.transaction() as connection:
+        assert (await connection.execute(sa.text("SELECT count(*) FROM probe"))).scalar_one() == 2
+    await database.close()
+
+
+async def test_a_failed_transaction_is_rolled_back_and_the_next_one_runs(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.migrate()
+    async with database.transaction() as connection:
+        await connection.execute(sa.text("CREATE TABLE probe (x INTEGER UNIQUE)"))
+        await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
+    with pytest.raises(sa.exc.IntegrityError):
+        async with database.transaction() as connection:
+            await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
+            await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
+    async with database.transaction() as connection:
+        async with connection.begin_nested():
+            await connection.execute(sa.text("INSERT INTO probe VALUES (3)"))
+        with contextlib.suppress(sa.exc.IntegrityError):
+            async with connection.begin_nested():
+                await connection.execute(sa.text("INSERT INTO probe VALUES (4)"))
+                await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
+        rows = (await connection.execute(sa.text("SELECT x FROM probe ORDER BY x"))).scalars().all()
+    assert rows == [1, 3]  # 2 went with its transaction, 4 with its savepoint
+    await database.close()
+
+
+async def test_a_transaction_opened_inside_another_fails_at_once(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    async with database.transaction():
+        with pytest.raises(RuntimeError, match="inside another"):
+            async with database.transaction():
+                pass
     await database.close()
 
 
