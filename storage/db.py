@@ -144,7 +144,14 @@ async def _begin_immediate(dbapi_connection: Any) -> None:
             raise
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    await asyncio.to_thread(dbapi_connection.execute, "BEGIN IMMEDIATE")
+    waiting = asyncio.ensure_future(asyncio.to_thread(dbapi_connection.execute, "BEGIN IMMEDIATE"))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The thread goes on using the connection: it must be done before the connection is
+        # handed back (and rolled back, which ends a BEGIN that succeeded after all).
+        await asyncio.wait([waiting])
+        raise
 
 
 class Database:

@@ -59,6 +59,32 @@ async def test_statements_run_inline_and_only_a_contended_begin_uses_a_thread(
     await database.close()
 
 
+async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_it_free(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.migrate()
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write(value: int) -> None:
+        async with database.transaction() as connection:
+            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            await connection.execute(sa.text("INSERT INTO probe VALUES (:x)"), {"x": value})
+
+    waiting = asyncio.create_task(write(1))
+    await asyncio.sleep(0.1)  # in the thread, waiting for the other writer
+    waiting.cancel()
+    threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    other.close()
+    await write(2)  # the connection is free and outside any transaction
+    async with database.transaction() as connection:
+        assert (await connection.execute(sa.text("SELECT x FROM probe"))).scalars().all() == [2]
+    await database.close()
+
+
 async def test_a_failed_transaction_is_rolled_back_and_the_next_one_runs(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     await database.migrate()
