@@ -10,6 +10,7 @@ from datetime import datetime
 
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, reply_to_json
+from handlers.services.accounts import COMMANDERS
 from storage.models import User
 from storage.repositories import Repos
 
@@ -52,11 +53,17 @@ async def to_resident_groups(repos: Repos, community: Community, reply: Reply, n
         )
 
 
-async def to_police_groups(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
-    for channel, chat_id in police_chats(community):
+async def to_police(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
+    """Tell the police in their group chats; in a community with none configured, tell every police
+    officer and admin privately, so requests that wait for them are not said to nobody."""
+    chats = police_chats(community)
+    for channel, chat_id in chats:
         await repos.outbox.enqueue(
             channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
         )
+    if not chats:
+        for officer in await repos.users.with_roles(COMMANDERS):
+            await to_user(repos, community, officer, reply, now)
 
 
 async def report_card(

@@ -14,10 +14,11 @@ from handlers.community import GeoPoint
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, PermissionDenied, StaleAction
-from handlers.messages import Choice, Document, Lines, Text, Verbatim
+from handlers.messages import Choice, Document, Lines, Reply, Text, Verbatim, When
 from handlers.registry import Feature
 from handlers.services import accounts
 from handlers.services import patrols as rules
+from handlers.services import timebank as bank
 from handlers.services.patrols import Listed, shift_params
 from storage.models import PatrolShift, User
 from storage.patrol_repo import CONFIRMED, WAITING
@@ -29,6 +30,8 @@ NEW = "pnew"
 # Date buttons offered by /newpatrol: today and the six days after.
 DATE_BUTTONS = 7
 CALENDAR_FILE = "shouwang-patrols.ics"
+# Requests, and banned people, listed by /volunteers at a time.
+DESK_SHOWN = 10
 
 
 def _button(key: str, verb: str, arg: int | str, **params: Any) -> Choice:
@@ -281,6 +284,37 @@ async def become_volunteer(ctx: Ctx) -> None:
     key = await rules.volunteer(ctx.repos, ctx.community, ctx.user, ctx.clock.now())
     await ctx.reload_user()
     ctx.say(key)
+
+
+async def volunteer_desk(ctx: Ctx) -> None:
+    """/volunteers: requests to volunteer to decide, and sign-up bans to lift, with their buttons."""
+    desk = await rules.volunteer_desk(ctx.repos, ctx.community, ctx.user, DESK_SHOWN)
+    if not desk.requests and not desk.banned:
+        ctx.say("patrol.desk.empty")
+        return
+    lines: list[Text] = []
+    rows: list[tuple[Choice, ...]] = []
+    if desk.requests:
+        shown = {"count": desk.requests_total, "shown": len(desk.requests)}
+        lines.append(Text("patrol.desk.requests", shown))
+    for person, asked_at in desk.requests:
+        label = bank.person_label(ctx.community, person)
+        lines.append(Text("patrol.desk.request", {"person": label, "when": When(asked_at)}))
+        name = Verbatim(person.display_name)
+        rows.append(
+            (
+                _button("patrol.button.approve_name", "vok", person.id, name=name),
+                _button("patrol.button.reject_name", "vno", person.id, name=name),
+            )
+        )
+    if desk.banned:
+        lines.append(Text("patrol.desk.banned"))
+    for person, count in desk.banned:
+        label = bank.person_label(ctx.community, person)
+        lines.append(Text("patrol.desk.banned_person", {"person": label, "count": count}))
+        name = Verbatim(person.display_name)
+        rows.append((_button("patrol.button.lift_ban_name", "unban", person.id, name=name),))
+    ctx.response.replies.append(Reply(Lines(tuple(lines)), tuple(rows)))
 
 
 # --- /newpatrol -----------------------------------------------------------------------------
@@ -690,6 +724,7 @@ FEATURE = Feature(
         "patrols": list_patrols,
         "myshifts": list_mine,
         "volunteer": become_volunteer,
+        "volunteers": volunteer_desk,
     },
     actions={KIND: on_action},
     schedules={
@@ -701,8 +736,8 @@ FEATURE = Feature(
         accounts.RESIDENT: (*_FOR_EVERYONE, "volunteer"),
         accounts.VOLUNTEER: (*_FOR_EVERYONE, "volunteer"),
         accounts.GRID_WORKER: _FOR_EVERYONE,
-        accounts.POLICE: ("newpatrol", *_FOR_EVERYONE),
-        accounts.ADMIN: ("newpatrol", *_FOR_EVERYONE),
+        accounts.POLICE: ("newpatrol", *_FOR_EVERYONE, "volunteers"),
+        accounts.ADMIN: ("newpatrol", *_FOR_EVERYONE, "volunteers"),
     },
     on_start=rules.on_start,
 )

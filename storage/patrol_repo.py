@@ -270,6 +270,24 @@ class PatrolRepo(Repo):
             query = query.where(sh.starts_at > since)
         return int((await self.c.execute(query)).scalar_one())
 
+    async def banned(self, threshold: int, limit: int) -> list[tuple[int, int]]:
+        """(user id, no-shows) of people with at least `threshold` no-shows since they were last
+        forgiven: most no-shows first."""
+        s, sh, u = t.patrol_signups.c, t.patrol_shifts.c, t.users.c
+        count = sa.func.count().label("no_shows")
+        rows = await self.c.execute(
+            sa.select(s.user_id, count)
+            .select_from(t.patrol_signups)
+            .join(t.patrol_shifts, sh.id == s.shift_id)
+            .join(t.users, u.id == s.user_id)
+            .where(s.no_show, sa.or_(u.no_shows_forgiven_at.is_(None), sh.starts_at > u.no_shows_forgiven_at))
+            .group_by(s.user_id)
+            .having(count >= threshold)
+            .order_by(count.desc(), s.user_id)
+            .limit(limit)
+        )
+        return [(row.user_id, row.no_shows) for row in rows]
+
     # -- becoming a volunteer -------------------------------------------------
 
     async def request_volunteer(self, user_id: int, now: datetime) -> bool:
@@ -290,6 +308,17 @@ class PatrolRepo(Repo):
             )
         ).first()
         return to_model(VolunteerRequest, row)
+
+    async def pending_volunteers(self, limit: int) -> tuple[list[VolunteerRequest], int]:
+        """The oldest requests nobody decided yet, and how many there are in all."""
+        v = t.volunteer_requests.c
+        undecided = v.decided_at.is_(None)
+        rows = await self.c.execute(
+            sa.select(t.volunteer_requests).where(undecided).order_by(v.requested_at, v.user_id).limit(limit)
+        )
+        count = sa.select(sa.func.count()).select_from(t.volunteer_requests).where(undecided)
+        total = (await self.c.execute(count)).scalar_one()
+        return all_models(VolunteerRequest, rows), int(total)
 
     async def decide_volunteer(self, user_id: int, approved: bool, decided_by: int, now: datetime) -> bool:
         """Record the decision; False if someone decided first."""

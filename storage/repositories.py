@@ -226,6 +226,12 @@ class UserRepo(Repo):
         rows = await self.c.execute(_WORKERS_OF_GRID, {"grid_key": grid_key})
         return all_models(User, rows)
 
+    async def with_roles(self, roles: Iterable[str]) -> list[User]:
+        rows = await self.c.execute(
+            sa.select(t.users).where(t.users.c.role.in_(list(roles))).order_by(t.users.c.id)
+        )
+        return all_models(User, rows)
+
 
 class InviteRepo(Repo):
     async def create(

@@ -371,7 +371,7 @@ async def request_confirmation(
             return "leader"
     if not notify.police_chats(community):
         raise DomainError("attendance.nobody_to_confirm")
-    await notify.to_police_groups(repos, community, reply, now)
+    await notify.to_police(repos, community, reply, now)
     return "police"
 
 
@@ -527,7 +527,7 @@ async def _tell_police(
         )
         for line, _minutes in flagged[:SUMMARY_NAMES]
     )
-    await notify.to_police_groups(repos, community, Reply(summary, buttons), now)
+    await notify.to_police(repos, community, Reply(summary, buttons), now)
 
 
 # --- police reviewing forgotten check-outs ---------------------------------------------------

@@ -327,7 +327,7 @@ async def fire(repos: Repos, community: Community, clock: Clock, schedule: Sched
     await arm_next(repos, community, now)
     end = latest_due(community, now)
     reply = await build(repos, community, end, now)
-    await notify.to_police_groups(repos, community, reply, now)
+    await notify.to_police(repos, community, reply, now)
     log.info("digest posted", extra={"ref": schedule.ref, "period_end": end.isoformat()})
 
 

@@ -428,7 +428,7 @@ async def fire_understaffed(repos: Repos, community: Community, clock: Clock, sc
         "patrol.police.understaffed",
         {**shift_params(community, shift), "taken": taken, "min": shift.min_volunteers},
     )
-    await notify.to_police_groups(repos, community, Reply(text), now)
+    await notify.to_police(repos, community, Reply(text), now)
 
 
 # --- signing up ----------------------------------------------------------------------------
@@ -804,7 +804,7 @@ async def announce_ban_if_reached(
         return False
     await notify.to_user(repos, community, user, Reply(Text("patrol.notify.banned", {"count": count})), now)
     card = Text("patrol.police.banned", {"name": Verbatim(user.display_name), "count": count})
-    await notify.to_police_groups(repos, community, Reply(card, ((lift_ban_choice(user.id),),)), now)
+    await notify.to_police(repos, community, Reply(card, ((lift_ban_choice(user.id),),)), now)
     return True
 
 
@@ -819,6 +819,29 @@ async def lift_ban(repos: Repos, community: Community, actor: User, user_id: int
     await repos.users.update(user_id, no_shows_forgiven_at=now)
     await notify.to_user(repos, community, user, Reply(Text("patrol.notify.unbanned")), now)
     return user
+
+
+@dataclass(frozen=True)
+class VolunteerDesk:
+    """What waits for the police about volunteers: requests to decide and bans they may lift."""
+
+    requests: list[tuple[User, datetime]]
+    requests_total: int
+    banned: list[tuple[User, int]]
+
+
+async def volunteer_desk(repos: Repos, community: Community, actor: User, shown: int) -> VolunteerDesk:
+    """The oldest `shown` undecided requests and the `shown` people with most no-shows who may not
+    sign up: what police would otherwise only see as buttons in a police group chat."""
+    _require_manager(actor)
+    requests, total = await repos.patrols.pending_volunteers(shown)
+    banned = await repos.patrols.banned(community.patrols.no_show_ban_after, shown)
+    people = await repos.users.many([r.user_id for r in requests] + [user_id for user_id, _ in banned])
+    return VolunteerDesk(
+        requests=[(people[r.user_id], r.requested_at) for r in requests if r.user_id in people],
+        requests_total=total,
+        banned=[(people[user_id], count) for user_id, count in banned if user_id in people],
+    )
 
 
 # --- becoming a volunteer -------------------------------------------------------------------
@@ -848,7 +871,7 @@ async def volunteer(repos: Repos, community: Community, user: User, now: datetim
         Choice(Text("patrol.button.approve"), action=choices.encode("pat", "vok", user.id)),
         Choice(Text("patrol.button.reject"), action=choices.encode("pat", "vno", user.id)),
     )
-    await notify.to_police_groups(repos, community, Reply(card, (row,)), now)
+    await notify.to_police(repos, community, Reply(card, (row,)), now)
     return "patrol.volunteer.requested"
 
 

@@ -349,4 +349,4 @@ async def _escalate(repos: Repos, community: Community, report: Report, now: dat
     minutes = int((now - report.created_at).total_seconds() // 60)
     shown = await card(repos, community, report, show_reporter=False)
     text = Text("notify.escalation", {"ticket": ticket_label(report), "minutes": minutes, "card": shown.text})
-    await notify.to_police_groups(repos, community, Reply(text, shown.choices), now)
+    await notify.to_police(repos, community, Reply(text, shown.choices), now)

@@ -303,7 +303,7 @@ async def request_redemption(
         "reward.request_card",
         {"id": redemption.id, "person": person_label(community, user), "reward": name, "cost": reward.cost},
     )
-    await notify.to_police_groups(repos, community, Reply(card, decision_buttons(redemption.id)), now)
+    await notify.to_police(repos, community, Reply(card, decision_buttons(redemption.id)), now)
     return redemption
 
 
@@ -435,7 +435,7 @@ async def _tell_police_decided(
             "officer": Verbatim(officer.display_name),
         },
     )
-    await notify.to_police_groups(repos, community, Reply(note), now)
+    await notify.to_police(repos, community, Reply(note), now)
 
 
 # --- monthly honours ---------------------------------------------------------------------
@@ -532,7 +532,7 @@ async def announce_honours(
     """
     month = month_label(period)
     if not honours:
-        await notify.to_police_groups(repos, community, Reply(Text("honours.none", {"month": month})), now)
+        await notify.to_police(repos, community, Reply(Text("honours.none", {"month": month})), now)
         return
     people = await repos.users.many(sorted({h.user_id for h in honours}))
     guardians = [_honour_line(h, people[h.user_id]) for h in honours if h.kind == GUARDIAN]
@@ -544,7 +544,7 @@ async def announce_honours(
         )
     )
     await notify.to_resident_groups(repos, community, post, now)
-    await notify.to_police_groups(repos, community, post, now)
+    await notify.to_police(repos, community, post, now)
     for honour in honours:
         if honour.kind == GUARDIAN:
             told = Text("honours.you_guardian", {"month": month, "hours": _hours(honour.score)})

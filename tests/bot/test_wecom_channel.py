@@ -483,7 +483,7 @@ async def test_a_robot_message_cut_by_the_rate_limit_is_finished_later(
     async def notify_police(repos: Repos) -> None:
         photo = await bot.rt.media.save_photo(repos, jpeg_with_gps(), bot.clock.now())
         reply = Reply(Text("report.expired"), photos=(photo,))
-        await notify.to_police_groups(repos, bot.rt.community, reply, bot.clock.now())
+        await notify.to_police(repos, bot.rt.community, reply, bot.clock.now())
 
     await bot.repos(notify_police)
     await bot.settle(allow_pending=True)

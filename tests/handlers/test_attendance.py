@@ -359,6 +359,14 @@ async def test_no_shows_are_marked_and_the_second_one_bans(bot: Harness) -> None
     assert (await signup_of(bot, second, li)).signup.no_show
     assert [s.text for s in bot.channel.to("li")].count("patrol.notify.banned") == 1
 
+    # Police see the ban in /volunteers as well as in their group, and lift it there.
+    assert await bot.say("police", "/volunteers") == ["patrol.desk.banned\npatrol.desk.banned_person"]
+    assert bot.last.replies[0].text.items[1].params["count"] == 2
+    assert bot.actions() == [f"v1:pat:unban:{li}"]
+    await bot.press("police", f"v1:pat:unban:{li}")
+    assert bot.notice() == "patrol.ban_lifted"
+    assert await bot.say("police", "/volunteers") == ["patrol.desk.empty"]
+
 
 # --- the patrol log ---------------------------------------------------------------------------
 

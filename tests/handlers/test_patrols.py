@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from icalendar import Calendar
 
 from bot.i18n import Translator
-from handlers.community import LANGUAGES, Patrols
+from handlers.community import LANGUAGES, Patrols, PoliceGroups
 from handlers.errors import DomainError
 from handlers.messages import Incoming, Reply, Text, reply_from_json
 from handlers.services import accounts
@@ -286,6 +286,59 @@ async def test_police_approve_or_reject_volunteers_and_each_is_told(approving: H
     # A declined resident may ask again later.
     assert await bot.say("zhou", "/volunteer") == ["patrol.volunteer.requested"]
     assert len(bot.channel.to(POLICE_GROUP)) == 3
+
+
+async def test_police_decide_requests_from_volunteers_in_a_private_chat(approving: Harness) -> None:
+    bot = approving
+    chen, zhou = await bot.user_id("chen"), await bot.user_id("zhou")
+    assert await bot.say("police", "/volunteers") == ["patrol.desk.empty"]
+    assert await bot.say("chen", "/volunteer") == ["patrol.volunteer.requested"]
+    bot.clock.advance(timedelta(minutes=5))
+    assert await bot.say("zhou", "/volunteer") == ["patrol.volunteer.requested"]
+    assert await bot.say("zhou", "/volunteers") == ["error.not_allowed"]
+
+    assert await bot.say("police", "/volunteers") == [
+        "patrol.desk.requests\npatrol.desk.request\npatrol.desk.request"
+    ]
+    assert bot.last.replies[0].text.items[0].params == {"count": 2, "shown": 2}
+    # The oldest first, each with its own buttons.
+    assert bot.actions() == [
+        f"v1:pat:vok:{chen}",
+        f"v1:pat:vno:{chen}",
+        f"v1:pat:vok:{zhou}",
+        f"v1:pat:vno:{zhou}",
+    ]
+    await bot.press("police", f"v1:pat:vok:{chen}")
+    assert bot.notice() == "patrol.volunteer.you_approved"
+    assert texts(bot, "chen") == ["patrol.volunteer.approved"]
+    assert await bot.say("police", "/volunteers") == ["patrol.desk.requests\npatrol.desk.request"]
+    assert bot.actions() == [f"v1:pat:vok:{zhou}", f"v1:pat:vno:{zhou}"]
+
+
+async def test_without_a_police_group_volunteer_requests_reach_the_police_privately(
+    database_url: str, tmp_path: Path
+) -> None:
+    community = community_for_tests().model_copy(
+        update={"patrols": Patrols(volunteer_approval=True), "police_groups": PoliceGroups()}
+    )
+    bot = await Harness(database_url, tmp_path).start(community)
+    try:
+        await bot.person("police", accounts.POLICE, building=None)
+        await bot.person("admin", accounts.ADMIN, building=None)
+        await bot.person("wang", accounts.VOLUNTEER)
+        await bot.person("chen", building="8")
+        chen = await bot.user_id("chen")
+        assert await bot.say("chen", "/volunteer") == ["patrol.volunteer.requested"]
+        await bot.deliver()
+        for officer in ("police", "admin"):
+            [card] = bot.channel.to(officer)
+            assert card.text == "patrol.police.volunteer_request"
+            assert [action for _label, action in card.buttons] == [f"v1:pat:vok:{chen}", f"v1:pat:vno:{chen}"]
+        assert bot.channel.to("wang") == []
+        await bot.press("admin", f"v1:pat:vok:{chen}")
+        assert bot.notice() == "patrol.volunteer.you_approved"
+    finally:
+        await bot.close()
 
 
 # --- signing up ---------------------------------------------------------------------------------
