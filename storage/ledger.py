@@ -41,11 +41,17 @@ ALL_TIME = "all"
 REASON_REDEMPTION_APPROVED = "points.reason.redemption_approved"
 REASON_REDEMPTION_REJECTED = "points.reason.redemption_rejected"
 REASON_ACCOUNTS_MERGED = "points.reason.accounts_merged"
+REASON_REDEMPTION_MERGED = "points.reason.redemption_merged"
 
 
 def month_of(moment: datetime, tz: tzinfo) -> str:
     """The leaderboard period ("2026-05") `moment` falls in, on the community's calendar."""
     return moment.astimezone(tz).strftime("%Y-%m")
+
+
+def redemption_ref(redemption_id: int) -> str:
+    """What the ledger calls a redemption's held points and their settlement."""
+    return f"redemption:{redemption_id}"
 
 
 def reserve_key(ref: str) -> str:

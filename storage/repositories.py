@@ -23,6 +23,7 @@ from storage.ledger import (
     COMMUNITY,
     REASON_ACCOUNTS_MERGED,
     REASON_REDEMPTION_APPROVED,
+    REASON_REDEMPTION_MERGED,
     REASON_REDEMPTION_REJECTED,
     RESERVED,
     SPENT,
@@ -31,6 +32,7 @@ from storage.ledger import (
     InsufficientPoints,
     LedgerError,
     month_of,
+    redemption_ref,
     reserve_key,
     reversal_key,
     settle_key,
@@ -1321,7 +1323,9 @@ class LinkRepo(Repo):
     async def merge_users(self, keep: int, drop: int, now: datetime | None = None) -> None:
         """Give everything of user `drop` to user `keep`, then remove `drop`."""
         # `now` dates the entries that move points; callers should pass their clock.
-        await self.ledger.merge_users(keep, drop, now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        await self._withdraw_double_requests(keep, drop, now)
+        await self.ledger.merge_users(keep, drop, now)
         for table, column in _references_to_users():
             # Where one row per person is allowed (one sign-up per shift, one answer per
             # question...) and both people have one, the surviving person's row stays.
@@ -1340,6 +1344,27 @@ class LinkRepo(Repo):
             .values(user_id=keep)
         )
         await self.c.execute(t.users.delete().where(t.users.c.id == drop))
+
+    async def _withdraw_double_requests(self, keep: int, drop: int, now: datetime) -> None:
+        """Where both accounts wait for the same reward, the person may keep one request (one
+        pending request per person and reward): the dropped account's is withdrawn and its held
+        points go back, to move with the rest of its points."""
+        r = t.redemptions.c
+        kept = t.redemptions.alias("kept")
+        doubles = await self.c.execute(
+            sa.select(r.id).where(
+                r.user_id == drop,
+                r.state == "pending",
+                sa.exists().where(
+                    kept.c.user_id == keep, kept.c.state == "pending", kept.c.reward_key == r.reward_key
+                ),
+            )
+        )
+        for (redemption_id,) in doubles.all():
+            await self.c.execute(
+                t.redemptions.update().where(r.id == redemption_id).values(state="rejected", decided_at=now)
+            )
+            await self.ledger.release(redemption_ref(redemption_id), None, now, REASON_REDEMPTION_MERGED)
 
 
 # Handled by their own rules when two people are merged (points move as ledger entries).

@@ -24,7 +24,7 @@ from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Choice, Document, Lines, Localized, Reply, Text, Verbatim
 from handlers.services.accounts import COMMANDERS
 from storage import report_states as rs
-from storage.ledger import InsufficientPoints
+from storage.ledger import InsufficientPoints, redemption_ref
 from storage.models import AwardEntry, Honour, Redemption, Report, User
 from storage.repositories import Repos
 from storage.rewards_repo import APPROVED, PENDING, REJECTED
@@ -242,10 +242,6 @@ def reward_name(community: Community, key: str) -> Localized | Verbatim:
     reward = community.timebank.reward(key)
     # A reward taken out of the catalogue since is still named by its key.
     return Localized(dict(reward.names)) if reward is not None else Verbatim(key)
-
-
-def redemption_ref(redemption_id: int) -> str:
-    return f"redemption:{redemption_id}"
 
 
 async def catalogue(repos: Repos, community: Community) -> list[CatalogueItem]:
