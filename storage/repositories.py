@@ -623,6 +623,14 @@ class ScheduleRepo(Repo):
             .values(state="cancelled")
         )
 
+    async def pending_of(self, kind: str) -> list[Schedule]:
+        rows = await self.c.execute(
+            sa.select(t.schedules)
+            .where(t.schedules.c.kind == kind, t.schedules.c.state == "pending")
+            .order_by(t.schedules.c.due_at, t.schedules.c.id)
+        )
+        return all_models(Schedule, rows)
+
     async def due(self, now: datetime, limit: int = 100) -> list[Schedule]:
         rows = await self.c.execute(
             sa.select(t.schedules)

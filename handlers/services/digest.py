@@ -89,7 +89,8 @@ async def arm_next(repos: Repos, community: Community, after: datetime) -> None:
     """Arm the next digest unless it is armed (or done) already: arming a done one would send it again."""
     due = due_after(community, after)
     ref = week_ref(community, due)
-    if await repos.schedules.get(DIGEST, ref) is None:
+    armed = await repos.schedules.get(DIGEST, ref)
+    if armed is None or armed.state == "cancelled":
         await repos.schedules.arm(DIGEST, ref, due)
 
 
@@ -332,4 +333,10 @@ async def fire(repos: Repos, community: Community, clock: Clock, schedule: Sched
 
 
 async def on_start(repos: Repos, community: Community, now: datetime) -> None:
+    """Arm the next digest. One armed for a moment the community file no longer names (its digest
+    weekday or time changed) is cancelled first, or it would go out once more at the old moment;
+    one due at a configured moment while the bot was down stays, to go out now."""
+    for armed in await repos.schedules.pending_of(DIGEST):
+        if due_after(community, armed.due_at - timedelta(seconds=1)) != armed.due_at:
+            await repos.schedules.cancel(DIGEST, armed.ref)
     await arm_next(repos, community, now)

@@ -270,6 +270,31 @@ async def test_a_digest_due_while_the_bot_was_down(bot: Harness) -> None:
     assert len(digests(bot)) == 2
 
 
+async def test_a_new_digest_day_or_time_replaces_the_armed_digest_at_start_up(bot: Harness) -> None:
+    community = bot.rt.community
+
+    def moved(weekday: int, at: str) -> Any:
+        settings = community.broadcasts.model_copy(update={"digest_weekday": weekday, "digest_time": at})
+        return community.model_copy(update={"broadcasts": settings})
+
+    # Next Monday half an hour later: the armed digest (same week) is re-timed.
+    await bot.rt.close()
+    await bot.start(moved(1, "08:30"))
+    armed = await bot.repos_do(lambda r: r.schedules.pending_of(digest.DIGEST))
+    assert [(s.ref, s.due_at) for s in armed] == [("2026-W22", DUE + timedelta(minutes=30))]
+    # Saturday evening instead: Monday's is cancelled, this Saturday's armed.
+    await bot.rt.close()
+    await bot.start(moved(6, "18:30"))
+    saturday = datetime(2026, 5, 23, 10, 30, tzinfo=UTC)
+    armed = await bot.repos_do(lambda r: r.schedules.pending_of(digest.DIGEST))
+    assert [(s.ref, s.due_at) for s in armed] == [("2026-W21", saturday)]
+    monday = await bot.repos_do(lambda r: r.schedules.get(digest.DIGEST, "2026-W22"))
+    assert monday is not None and monday.state == "cancelled"
+
+    await bot.wait(DUE + timedelta(hours=3) - bot.clock.now())
+    assert len(digests(bot)) == 1  # Saturday's, and none on the old Monday
+
+
 def test_when_the_digest_is_due() -> None:
     from tests.harness import test_community
 
