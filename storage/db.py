@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -43,7 +44,7 @@ class LoopSideConnection:
 
     Nothing inline waits for a lock: in WAL mode readers never wait, and each
     transaction begins with BEGIN IMMEDIATE, taken at once or else waited for in
-    a worker thread (see SqliteStore.transaction), so every write holds the lock.
+    aiosqlite's thread (see SqliteStore), so every write holds the lock.
     """
 
     def __init__(self, connection: sa.Connection) -> None:
@@ -94,14 +95,18 @@ class SqliteStore:
     without waiting when another connection wrote meanwhile). Transactions of this
     process queue on an asyncio lock, which costs nothing while it is free;
     another process holding the write lock (a CLI command, say) is waited for in
-    a worker thread, for up to BUSY_TIMEOUT_MS, with the loop free.
+    aiosqlite's thread, for up to BUSY_TIMEOUT_MS, with the loop free.
     """
 
     def __init__(self, path: str) -> None:
-        # One connection is all the lock lets through; it is used from the loop and, to wait, a thread.
+        self.path = path
+        # The connection: aiosqlite opens it, waits for the lock and closes it in its thread, and
+        # SQLAlchemy's plain pysqlite dialect runs the statements on it from the loop. One is all
+        # the lock lets through.
+        self._driver: aiosqlite.Connection | None = None
         self.engine = sa.create_engine(
             f"sqlite:///{path}",
-            creator=lambda: sqlite3.connect(path, check_same_thread=False),
+            creator=self._sqlite3_connection,
             poolclass=sa.QueuePool,
             pool_size=1,
             max_overflow=0,
@@ -109,6 +114,10 @@ class SqliteStore:
         _tune_sqlite(self.engine, begin_immediate=False)
         self._turn = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
+
+    def _sqlite3_connection(self) -> sqlite3.Connection:
+        assert self._driver is not None, "opened by transaction() first"
+        return self._driver._conn  # aiosqlite's own sqlite3 connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[LoopSideConnection]:
@@ -121,8 +130,12 @@ class SqliteStore:
             await self._turn.acquire()
         self._holder = task
         try:
+            if self._driver is None:
+                driver = aiosqlite.connect(self.path, check_same_thread=False)
+                driver._thread.daemon = True  # as SQLAlchemy does for aiosqlite's connections
+                self._driver = await driver
             with self.engine.connect() as connection:
-                await _begin_immediate(connection.connection.dbapi_connection)
+                await _begin_immediate(self._driver, connection.connection.dbapi_connection)
                 with connection.begin():  # commits, or rolls back, the BEGIN issued above
                     yield LoopSideConnection(connection)
         finally:
@@ -130,11 +143,15 @@ class SqliteStore:
             self._turn.release()
 
     async def close(self) -> None:
-        # Closing the last connection checkpoints the WAL into the database file: real writes.
-        await asyncio.to_thread(self.engine.dispose)
+        if self._driver is not None:
+            # In aiosqlite's thread: closing the last connection checkpoints the WAL into the
+            # database file, real writes.
+            await self._driver.close()
+            self._driver = None
+        self.engine.dispose()  # the pool's hold on the connection closed above
 
 
-async def _begin_immediate(dbapi_connection: Any) -> None:
+async def _begin_immediate(driver: aiosqlite.Connection, dbapi_connection: Any) -> None:
     dbapi_connection.execute("PRAGMA busy_timeout=0")
     try:
         dbapi_connection.execute("BEGIN IMMEDIATE")
@@ -144,7 +161,12 @@ async def _begin_immediate(dbapi_connection: Any) -> None:
             raise
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    waiting = asyncio.ensure_future(asyncio.to_thread(dbapi_connection.execute, "BEGIN IMMEDIATE"))
+
+    async def begin_waiting() -> None:
+        cursor = await driver.execute("BEGIN IMMEDIATE")  # in aiosqlite's thread, busy timeout and all
+        await cursor.close()
+
+    waiting = asyncio.ensure_future(begin_waiting())
     try:
         await asyncio.shield(waiting)
     except asyncio.CancelledError:

@@ -24,36 +24,49 @@ async def _ticks_while(awaitable: asyncio.Future[object] | asyncio.Task[object],
     return ticks
 
 
-async def test_statements_run_inline_and_only_a_contended_begin_uses_a_thread(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_statements_run_inline_and_only_a_contended_begin_uses_aiosqlites_thread(
+    sqlite_url: str,
 ) -> None:
     database = Database(sqlite_url)
     await database.migrate()
+    async with database.transaction():
+        pass  # opens the connection
+    assert database.sqlite is not None and database.sqlite._driver is not None
+    driver = database.sqlite._driver
     handed_off: list[object] = []
-    real_to_thread = asyncio.to_thread
 
-    async def watched_to_thread(function: Any, *args: Any) -> Any:
-        handed_off.append(function)
-        return await real_to_thread(function, *args)
+    class WatchedQueue:
+        """The connection's queue to aiosqlite's thread, noting what is handed over."""
 
-    monkeypatch.setattr(asyncio, "to_thread", watched_to_thread)
-    async with database.transaction() as connection:
-        assert isinstance(connection, LoopSideConnection)
-        rows = (await connection.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))).all()
-        await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
-        await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
-    assert rows == [(1,), (2,)]
-    assert handed_off == []  # no thread hand-off for any of it
+        def __init__(self, queue: Any) -> None:
+            self.queue = queue
 
-    path = sa.make_url(sqlite_url).database
-    assert path is not None
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
-    async with database.transaction() as connection:
-        await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
-    other.close()
-    assert len(handed_off) == 1  # BEGIN, waiting for the other writer
+        def put_nowait(self, item: object) -> None:
+            handed_off.append(item)
+            self.queue.put_nowait(item)
+
+    queue = driver._tx
+    driver._tx = WatchedQueue(queue)  # type: ignore[assignment]
+    try:
+        async with database.transaction() as connection:
+            assert isinstance(connection, LoopSideConnection)
+            rows = (await connection.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))).all()
+            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
+        assert rows == [(1,), (2,)]
+        assert handed_off == []  # no thread hand-off for any of it
+
+        path = sa.make_url(sqlite_url).database
+        assert path is not None
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
+        async with database.transaction() as connection:
+            await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
+        other.close()
+        assert handed_off != []  # BEGIN waited for the other writer in the thread
+    finally:
+        driver._tx = queue
     async with database.transaction() as connection:
         assert (await connection.execute(sa.text("SELECT count(*) FROM probe"))).scalar_one() == 2
     await database.close()
