@@ -14,6 +14,15 @@ import sqlalchemy as sa
 from storage.db import Database, LoopSideConnection
 
 
+def _another_writer(sqlite_url: str) -> sqlite3.Connection:
+    """A connection of its own holding SQLite's write lock, as another process (a CLI run) would."""
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
 async def _ticks_while(awaitable: asyncio.Future[object] | asyncio.Task[object], seconds: float) -> int:
     """How many times the loop ran a 10 ms ticker while `awaitable` was pending."""
     ticks = 0
@@ -56,10 +65,7 @@ async def test_statements_run_inline_and_only_a_contended_begin_uses_aiosqlites_
         assert rows == [(1,), (2,)]
         assert handed_off == []  # no thread hand-off for any of it
 
-        path = sa.make_url(sqlite_url).database
-        assert path is not None
-        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")
+        other = _another_writer(sqlite_url)
         threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
         async with database.transaction() as connection:
             await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
@@ -75,10 +81,7 @@ async def test_statements_run_inline_and_only_a_contended_begin_uses_aiosqlites_
 async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_it_free(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     await database.migrate()
-    path = sa.make_url(sqlite_url).database
-    assert path is not None
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
+    other = _another_writer(sqlite_url)
 
     async def write(value: int) -> None:
         async with database.transaction() as connection:
@@ -132,10 +135,7 @@ async def test_a_transaction_opened_inside_another_fails_at_once(sqlite_url: str
 async def test_a_writer_in_another_process_is_waited_for_without_freezing_the_loop(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     await database.migrate()
-    path = sa.make_url(sqlite_url).database
-    assert path is not None
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock, like a CLI run would
+    other = _another_writer(sqlite_url)
 
     async def write() -> int:
         async with database.transaction() as connection:
