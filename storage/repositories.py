@@ -54,7 +54,7 @@ from storage.models import (
 )
 from storage.notice_repo import NoticeRepo
 from storage.patrol_repo import PatrolRepo
-from storage.rewards_repo import RewardRepo
+from storage.rewards_repo import PENDING, REJECTED, RewardRepo
 from storage.rows import Repo, all_models, insert_for, param, to_model
 
 _IDENTITY_COLUMNS = (
@@ -1362,15 +1362,15 @@ class LinkRepo(Repo):
         doubles = await self.c.execute(
             sa.select(r.id).where(
                 r.user_id == drop,
-                r.state == "pending",
+                r.state == PENDING,
                 sa.exists().where(
-                    kept.c.user_id == keep, kept.c.state == "pending", kept.c.reward_key == r.reward_key
+                    kept.c.user_id == keep, kept.c.state == PENDING, kept.c.reward_key == r.reward_key
                 ),
             )
         )
         for (redemption_id,) in doubles.all():
             await self.c.execute(
-                t.redemptions.update().where(r.id == redemption_id).values(state="rejected", decided_at=now)
+                t.redemptions.update().where(r.id == redemption_id).values(state=REJECTED, decided_at=now)
             )
             await self.ledger.release(redemption_ref(redemption_id), None, now, REASON_REDEMPTION_MERGED)
 
