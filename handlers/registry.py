@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from handlers.clock import Clock
     from handlers.community import Community
     from handlers.context import Ctx
+    from handlers.conversation import Flow
     from handlers.messages import Reply
     from storage.models import OutboxMessage, Schedule
     from storage.repositories import Repos
@@ -55,13 +56,32 @@ class OutboxKind:
 
 
 @dataclass(frozen=True)
+class PersonalData:
+    """A place where a feature keeps data about a person: what data-rights export and erasure visit."""
+
+    table: str
+    # The column naming the person (users.id).
+    person_column: str
+    # What is kept there, in a few words (shown to the person on export).
+    what: str
+
+
+@dataclass(frozen=True)
 class Feature:
     name: str
     commands: Mapping[str, Command] = field(default_factory=dict)
+    # Typed words (lower case) that start a command when no conversation is running ("上报" → report).
+    words: Mapping[str, Command] = field(default_factory=dict)
     actions: Mapping[str, Action] = field(default_factory=dict)
+    # The step-function conversations of this feature; the engine finds a stored draft's flow here.
+    flows: tuple[Flow, ...] = ()
     schedules: Mapping[str, Fire] = field(default_factory=dict)
     # role → the commands /help lists for it, in order.
     help: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     on_start: OnStart | None = None
-    # Outbox kinds this feature renders itself (see storage.schema.OUTBOX_KINDS).
+    # Outbox kinds this feature renders itself; the outbox accepts only kinds some feature declares.
     outbox: Mapping[str, OutboxKind] = field(default_factory=dict)
+    # The community file's section this feature reads ("patrols" for [patrols]), if any.
+    community_section: str | None = None
+    # Where this feature keeps personal data.
+    personal_data: tuple[PersonalData, ...] = ()
