@@ -72,10 +72,10 @@ from bot.app import Runtime, build_runtime  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.community_file import load_community  # noqa: E402
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings  # noqa: E402
+from handlers.accounts import rules as accounts  # noqa: E402
 from handlers.clock import FakeClock  # noqa: E402
 from handlers.community import PoliceGroups  # noqa: E402
 from handlers.messages import Incoming, Location  # noqa: E402
-from handlers.services import accounts  # noqa: E402
 from storage.repositories import Repos  # noqa: E402
 from tests.fakes.telegram_api import FakeBotApi  # noqa: E402
 

@@ -12,10 +12,12 @@ from pydantic import ValidationError
 from bot import logging_setup
 from bot.community_file import CommunityFileError, load_community
 from bot.settings import Settings
+from handlers.accounts import rules as accounts
+from handlers.clock import SystemClock
 from handlers.errors import DomainError
-from handlers.services import accounts
+from handlers.media import MediaStore
+from handlers.router import Engine
 from storage.db import Database
-from storage.repositories import Repos
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,19 +101,15 @@ async def _grant(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     database = Database(settings.database_url)
     await database.migrate()
+    clock = SystemClock()
+    # No delivery worker runs here: whatever this queues is sent by the running bot.
+    engine = Engine(database, community, clock, MediaStore(settings.media_dir))
     try:
-        from handlers.clock import SystemClock
-
-        async with database.transaction() as connection:
-            user = await accounts.grant_role(
-                Repos(connection),
-                args.channel,
-                args.user,
-                args.role,
-                args.grid,
-                SystemClock().now(),
-                args.name,
+        user = await engine.run(
+            lambda repos: accounts.grant_role(
+                repos, args.channel, args.user, args.role, args.grid, clock.now(), args.name
             )
+        )
     except DomainError as error:
         print(f"shouwang: {error.key}", file=sys.stderr)
         return 2

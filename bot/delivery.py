@@ -43,20 +43,18 @@ from typing import Any, Protocol, cast
 from bot.channels.base import Channel, DeliveryError, RetryLater, Undeliverable
 from bot.charts import chart_photos
 from bot.i18n import RenderedMessage, Translator
-from handlers import features, notify
+from handlers import features
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.media import MediaStore
 from handlers.messages import Reply, reply_from_json
-from handlers.report_views import card
+from handlers.registry import MESSAGE
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 
-# Rows that change an earlier message when there is one to change.
-EDITS = frozenset({notify.CARD_EDIT, "summary_edit"})
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=1)
 IDLE_POLL_SECONDS = 5.0
@@ -229,38 +227,33 @@ class Delivery:
         except Undeliverable as gone:
             return _Job(channel, [row], failure=gone)
         # An edit changes words and buttons only; the photos (and a chart) stay as sent.
-        chart = reply if reply.chart is not None and (row.kind not in EDITS or edit_ref is None) else None
+        chart = reply if reply.chart is not None and edit_ref is None else None
         return _Job(channel, [row], message, data, edit_ref, chart=chart)
 
     async def _render(
         self, repos: Repos, channel: Channel, row: OutboxMessage, photos: dict[int, bytes | None]
     ) -> tuple[Reply, RenderedMessage, list[bytes], str | None]:
-        card_ref: str | None = None
-        if row.kind in (notify.CARD, notify.CARD_EDIT):
-            report = await repos.reports.get(int(row.payload["report_id"]))
-            if report is None:
-                raise Undeliverable("report no longer exists")
-            reply = await card(repos, self.community, report, show_reporter=False)
-            existing = await repos.reports.card(report.id, row.channel, row.chat_id)
-            card_ref = existing.message_id if existing else None
+        edit_ref: str | None = None
+        if row.kind == MESSAGE:
+            reply = reply_from_json(row.payload)
         elif row.kind in features.OUTBOX_KINDS:
             try:
                 rendered = await features.OUTBOX_KINDS[row.kind].render(repos, self.community, row)
             except LookupError as gone:
                 raise Undeliverable(f"nothing left to send: {gone}") from gone
-            reply, card_ref = rendered.reply, rendered.edit_ref
+            reply, edit_ref = rendered.reply, rendered.edit_ref
         else:
-            reply = reply_from_json(row.payload)
+            raise Undeliverable(f"no feature declares the outbox kind {row.kind!r}")
         message = self.translator.render(row.language, reply, channel.deep_link)
         data: list[bytes] = []
         # An edit changes words and buttons only; the photo stays as sent.
-        if row.kind not in EDITS or card_ref is None:
+        if edit_ref is None:
             for media_id in reply.photos:
                 if media_id not in photos:  # an alert's photo is read once per batch, not per person
                     photos[media_id] = await self.media.read(repos, media_id)
                 if (photo := photos[media_id]) is not None:
                     data.append(photo)
-        return reply, message, data, card_ref
+        return reply, message, data, edit_ref
 
     # --- sending -----------------------------------------------------------------------------
 
@@ -300,14 +293,14 @@ class Delivery:
         photos: list[bytes],
         edit_ref: str | None,
     ) -> str:
-        if row.kind in EDITS and edit_ref is not None:
+        if edit_ref is not None:
             try:
                 await channel.edit(row.chat_id, edit_ref, message)
                 return edit_ref
             except Undeliverable as gone:
                 if gone.blocked:
                     raise
-                # The card was deleted in the group (or is too old to edit): post it afresh.
+                # The message was deleted (or is too old to edit): post it afresh.
         return await channel.send(row.chat_id, message, photos)
 
     def _after(self, row: OutboxMessage, error: BaseException) -> _Outcome:
@@ -360,12 +353,7 @@ class Delivery:
                     assert outcome.retry_at is not None
                     await repos.outbox.mark_retry(row.id, outcome.error, outcome.retry_at)
                     continue
-                if outcome.state == "sent":
-                    if row.kind in (notify.CARD, notify.CARD_EDIT):
-                        assert outcome.ref is not None
-                        report_id = int(row.payload["report_id"])
-                        await repos.reports.add_card(report_id, row.channel, row.chat_id, outcome.ref)
-                else:
+                if outcome.state != "sent":
                     await repos.outbox.mark_final(row.id, outcome.state, outcome.error)
                     if outcome.state == "blocked":
                         await repos.users.mark_blocked(row.channel, row.chat_id, now)

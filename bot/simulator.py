@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -22,10 +23,10 @@ from bot.app import Runtime, build_runtime
 from bot.channels.console import ConsoleChannel
 from bot.community_file import load_community
 from bot.settings import Settings
+from handlers.accounts import rules as accounts
 from handlers.clock import FakeClock
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Incoming, Location
-from handlers.services import accounts
 from storage.repositories import Repos
 
 POLICE_GROUP = "police-group"
@@ -101,8 +102,9 @@ class Simulator:
 
     async def _seed(self) -> None:
         assert self.runtime is not None
-        async with self.runtime.database.transaction() as connection:
-            repos = Repos(connection)
+        community = self.runtime.community
+
+        async def seed(repos: Repos) -> None:
             now = self.clock.now()
             for person in PEOPLE:
                 if await repos.users.by_identity(CHANNEL, person.key) is not None:
@@ -112,9 +114,7 @@ class Simulator:
                 )
                 await repos.users.touch_identity(CHANNEL, person.key, person.key, now)
                 if person.onboarded:
-                    grid = (
-                        self.runtime.community.grid_for_building(person.building) if person.building else None
-                    )
+                    grid = community.grid_for_building(person.building) if person.building else None
                     await repos.users.update(
                         user.id,
                         language="zh_CN",
@@ -123,6 +123,8 @@ class Simulator:
                         building=person.building,
                         grid_key=grid.key if grid else None,
                     )
+
+        await self.runtime.engine.run(seed)
 
     async def run_lines(self, lines: Iterable[str]) -> None:
         for raw in lines:
@@ -185,7 +187,11 @@ class Simulator:
 
     def _incoming(self, text: str) -> Incoming | None:
         person = self.current
-        base = {"channel": CHANNEL, "user_external_id": person.key, "display_name": person.name}
+        base: dict[str, Any] = {
+            "channel": CHANNEL,
+            "user_external_id": person.key,
+            "display_name": person.name,
+        }
         word, _, rest = text.partition(" ")
         if word == "/group":
             action = self.console.pressed(POLICE_GROUP, rest)

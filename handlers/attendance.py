@@ -7,7 +7,8 @@ cannot share one asks the leader, or the police group, to confirm by hand.
 
 from __future__ import annotations
 
-from handlers import conversation, report_hazard
+from handlers import conversation
+from handlers.accounts import rules as accounts
 from handlers.clock import Clock
 from handlers.community import Community, GeoPoint
 from handlers.context import Ctx
@@ -15,7 +16,7 @@ from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from handlers.registry import Feature
-from handlers.services import accounts
+from handlers.reports import filing as report_hazard
 from handlers.services import attendance as service
 from handlers.services.attendance import IN, OUT
 from storage.attendance_repo import RosterLine

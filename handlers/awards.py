@@ -11,7 +11,7 @@ from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Choice, Text, Verbatim
-from handlers.services import reports
+from handlers.reports import rules as reports
 from handlers.services import timebank as bank
 
 # Buttons offered when a typed name matches several people.

@@ -11,12 +11,12 @@ import unicodedata
 from datetime import datetime, timedelta, tzinfo
 
 from handlers import audience_picker, choices, conversation
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from handlers.registry import Feature, OutboxKind
-from handlers.services import accounts
 from handlers.services import broadcasts as service
 
 # Buttons of the /alert dialogue: not registered with the engine, so they reach the running draft.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ class Ctx:
     response: Response = field(default_factory=Response)
     # Draft of the running conversation; the engine saves it after each step.
     data: dict[str, Any] = field(default_factory=dict)
+    # The features' deep links (`/start <payload>` → what it opens), for onboarding to follow.
+    links: Mapping[str, Callable[[Ctx], Awaitable[None]]] = field(default_factory=dict)
 
     @property
     def channel(self) -> str:

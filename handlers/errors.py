@@ -24,3 +24,9 @@ class StaleAction(DomainError):
 
     def __init__(self) -> None:
         super().__init__("error.stale_button")
+
+
+class PassToDraft(Exception):
+    """Raised by a feature's button action that leaves this press to the running conversation
+    (a language button during onboarding, "no comment" under a rating): the engine feeds it to the
+    draft, or explains that the button is stale when there is none."""

@@ -1,35 +1,34 @@
-"""The features the engine serves besides hazard reports, in /help order."""
+"""The features the engine serves, in /help order: one line per feature."""
 
 from __future__ import annotations
 
 from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
-from handlers.registry import Action, Command, Feature, Fire, OutboxKind
+from handlers.accounts import feature as accounts
+from handlers.digest import feature as digest
+from handlers.registry import Action, Command, Feature, Fire, OutboxKind, Registry
+from handlers.reports import feature as reports
 
 FEATURES: tuple[Feature, ...] = (
+    reports.FEATURE,
+    accounts.FEATURE,
     patrols.FEATURE,
     attendance.FEATURE,
     timebank.FEATURE,
     broadcasts.FEATURE,
     notices.FEATURE,
+    digest.FEATURE,
     surveys.FEATURE,
 )
 
+# The engine's own commands, which no feature may claim.
+ENGINE_COMMANDS = ("help", "cancel")
+REGISTRY = Registry(FEATURES, ENGINE_COMMANDS)
 
-def _merged(kind: str) -> dict[str, object]:
-    merged: dict[str, object] = {}
-    for feature in FEATURES:
-        for name, handler in getattr(feature, kind).items():
-            if name in merged:
-                raise RuntimeError(f"two features claim the {kind[:-1]} {name!r}")
-            merged[name] = handler
-    return merged
-
-
-COMMANDS: dict[str, Command] = _merged("commands")  # type: ignore[assignment]
-ACTIONS: dict[str, Action] = _merged("actions")  # type: ignore[assignment]
-SCHEDULES: dict[str, Fire] = _merged("schedules")  # type: ignore[assignment]
-OUTBOX_KINDS: dict[str, OutboxKind] = _merged("outbox")  # type: ignore[assignment]
+COMMANDS: dict[str, Command] = REGISTRY.commands
+ACTIONS: dict[str, Action] = REGISTRY.actions
+SCHEDULES: dict[str, Fire] = REGISTRY.schedules
+OUTBOX_KINDS: dict[str, OutboxKind] = REGISTRY.outbox
 
 
 def help_commands(role: str) -> tuple[str, ...]:
-    return tuple(name for feature in FEATURES for name in feature.help.get(role, ()))
+    return REGISTRY.help_commands(role)

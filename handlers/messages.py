@@ -56,14 +56,14 @@ class DeepLink:
 class Lines:
     """Several texts shown one per line."""
 
-    items: tuple[Text, ...]
+    items: tuple[Text | Verbatim | Lines, ...]
 
 
 @dataclass(frozen=True)
 class Choice:
     """A button: either an action token (see handlers.choices) or a deep link."""
 
-    label: Text
+    label: Text | Localized
     action: str | None = None
     deep_link: str | None = None
 

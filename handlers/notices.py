@@ -1,6 +1,5 @@
 """/notice (police, admins): text → kind → audience → priority → every day / week / month → time → preview
-→ confirm; /notices: the running ones with their next time and a Stop button. Also carries the schedule
-of the weekly digest to the police groups (handlers/services/digest.py).
+→ confirm; /notices: the running ones with their next time and a Stop button.
 
 The rules live in handlers/services/notices.py.
 """
@@ -8,12 +7,13 @@ The rules live in handlers/services/notices.py.
 from __future__ import annotations
 
 from handlers import audience_picker, choices, conversation
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from handlers.registry import Feature
-from handlers.services import accounts, broadcasts, digest
+from handlers.services import broadcasts
 from handlers.services import notices as rules
 
 # Buttons of the dialogue (they reach the running draft); Stop buttons of /notices work any time.
@@ -257,7 +257,6 @@ FEATURE = Feature(
     name="notices",
     commands={"notice": start, "notices": list_notices},
     actions={ACTION: on_action},
-    schedules={rules.NOTICE: rules.fire, digest.DIGEST: digest.fire},
+    schedules={rules.NOTICE: rules.fire},
     help={role: ("notice", "notices") for role in accounts.COMMANDERS},
-    on_start=digest.on_start,
 )

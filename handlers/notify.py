@@ -7,16 +7,18 @@ report is never stored without its notifications, nor announced without being st
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, reply_to_json
-from handlers.services.accounts import COMMANDERS
+from handlers.registry import MESSAGE
 from storage.models import User
 from storage.repositories import Repos
+from storage.schema import ROLES
 
-CARD = "card"
-CARD_EDIT = "card_edit"
-MESSAGE = "message"
+# Who is told privately when no police group is configured: police officers and admins, the
+# two highest of the roles (storage lists them in order of rank).
+OFFICERS = frozenset(ROLES[-2:])
 
 
 async def to_user(repos: Repos, community: Community, user: User, reply: Reply, now: datetime) -> bool:
@@ -62,24 +64,13 @@ async def to_police(repos: Repos, community: Community, reply: Reply, now: datet
             channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
         )
     if not chats:
-        for officer in await repos.users.with_roles(COMMANDERS):
+        for officer in await repos.users.with_roles(OFFICERS):
             await to_user(repos, community, officer, reply, now)
 
 
-async def report_card(
-    repos: Repos, community: Community, report_id: int, now: datetime, *, edit: bool
+async def to_police_groups(
+    repos: Repos, community: Community, kind: str, payload: dict[str, Any], now: datetime
 ) -> None:
-    """Post (or refresh) the report's card in every police group.
-
-    The card is rendered from the report when delivered, so a card that waits
-    in the outbox still shows the current state.
-    """
+    """Queue a row of a feature's own outbox kind (rendered when it is sent) for every police group."""
     for channel, chat_id in police_chats(community):
-        await repos.outbox.enqueue(
-            channel,
-            chat_id,
-            community.default_language,
-            CARD_EDIT if edit else CARD,
-            {"report_id": report_id},
-            now,
-        )
+        await repos.outbox.enqueue(channel, chat_id, community.default_language, kind, payload, now)

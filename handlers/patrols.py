@@ -10,13 +10,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from handlers import choices, conversation
+from handlers.accounts import rules as accounts
 from handlers.community import GeoPoint
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Document, Lines, Reply, Text, Verbatim, When
 from handlers.registry import Feature
-from handlers.services import accounts
 from handlers.services import patrols as rules
 from handlers.services import timebank as bank
 from handlers.services.patrols import Listed, shift_params

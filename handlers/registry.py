@@ -1,8 +1,8 @@
-"""What a feature (patrols, attendance, the time bank) plugs into the engine.
+"""What a feature plugs into the engine, and the registry the engine reads it from.
 
-Each feature module defines one `Feature`; handlers/features.py lists them.
-The engine, /help and the scheduler read the lists, so adding a feature does
-not mean editing the router.
+Each feature package declares one `Feature` (in its feature.py); handlers/features.py
+lists them and builds the `Registry`. The router, the scheduler, delivery and /help read
+the registry, so adding a feature never means editing them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from handlers.clock import Clock
@@ -29,6 +29,12 @@ Action = Callable[["Ctx", tuple[str, ...]], Awaitable[None]]
 Fire = Callable[["Repos", "Community", "Clock", "Schedule"], Awaitable[None]]
 # At start-up, in one transaction: arm the recurring schedules the feature needs.
 OnStart = Callable[["Repos", "Community", datetime], Awaitable[None]]
+# Someone who has not finished onboarding wrote: greet them, with the deep-link payload that
+# brought them ("" if none); the payload is followed once they are done.
+Welcome = Callable[["Ctx", str], Awaitable[None]]
+
+# The outbox kind the engine itself knows: a stored `Reply`, sent as it is.
+MESSAGE = "message"
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,8 @@ class Rendered:
     """What an outbox row of a feature's own kind says when it is sent."""
 
     reply: Reply
-    # Edit this earlier message (a delivery report as it changes) instead of sending a new one.
+    # Edit this earlier message (a delivery report, a report card as it changes) instead of sending
+    # a new one; its photos stay as sent. None sends a new message.
     edit_ref: str | None = None
 
 
@@ -70,18 +77,89 @@ class PersonalData:
 class Feature:
     name: str
     commands: Mapping[str, Command] = field(default_factory=dict)
+    # Commands that work before onboarding is finished (/start, /link, /language); the others
+    # send the person through onboarding first.
+    open_commands: Mapping[str, Command] = field(default_factory=dict)
+    # Commands answered in a group chat (the others are pointed to the private chat).
+    group_commands: Mapping[str, Command] = field(default_factory=dict)
+    # Deep-link payloads (`/start <payload>`) → what they open, once the person is onboarded.
+    # A command of the same name typed before onboarding is finished is followed the same way.
+    deep_links: Mapping[str, Command] = field(default_factory=dict)
     # Typed words (lower case) that start a command when no conversation is running ("上报" → report).
     words: Mapping[str, Command] = field(default_factory=dict)
     actions: Mapping[str, Action] = field(default_factory=dict)
     # The step-function conversations of this feature; the engine finds a stored draft's flow here.
     flows: tuple[Flow, ...] = ()
     schedules: Mapping[str, Fire] = field(default_factory=dict)
-    # role → the commands /help lists for it, in order.
+    # role → the commands /help lists for it, in order. /help shows every feature's `help_first`
+    # (a staff role's daily tools), then every feature's `help`, then every feature's `help_last`.
     help: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    help_first: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    help_last: tuple[str, ...] = ()
     on_start: OnStart | None = None
+    # What someone gets who has not finished onboarding (one feature, accounts, declares it).
+    welcome: Welcome | None = None
     # Outbox kinds this feature renders itself; the outbox accepts only kinds some feature declares.
     outbox: Mapping[str, OutboxKind] = field(default_factory=dict)
     # The community file's section this feature reads ("patrols" for [patrols]), if any.
     community_section: str | None = None
     # Where this feature keeps personal data.
     personal_data: tuple[PersonalData, ...] = ()
+
+
+class UnknownKind(LookupError):
+    """An outbox row or schedule of a kind no feature declares: it could never be sent or fired."""
+
+
+class Registry:
+    """Everything the features plug in, merged; a name claimed twice is refused at start-up."""
+
+    def __init__(self, features: tuple[Feature, ...], engine_commands: tuple[str, ...] = ()) -> None:
+        self.features = features
+        self.commands: dict[str, Command] = _merged(features, "commands", engine_commands)
+        self.open_commands: dict[str, Command] = _merged(features, "open_commands", engine_commands)
+        self.group_commands: dict[str, Command] = _merged(features, "group_commands")
+        self.deep_links: dict[str, Command] = _merged(features, "deep_links")
+        self.words: dict[str, Command] = _merged(features, "words")
+        self.actions: dict[str, Action] = _merged(features, "actions")
+        self.schedules: dict[str, Fire] = _merged(features, "schedules")
+        self.outbox: dict[str, OutboxKind] = _merged(features, "outbox", (MESSAGE,))
+        flows: dict[str, Flow] = {}
+        for feature in features:
+            for flow in feature.flows:
+                if flows.setdefault(flow.name, flow) is not flow:
+                    raise RuntimeError(f"two features claim the flow {flow.name!r}")
+        self.flows = flows
+        welcomes = [feature.welcome for feature in features if feature.welcome is not None]
+        if len(welcomes) > 1:
+            raise RuntimeError("two features claim to welcome newcomers")
+        self.welcome: Welcome | None = welcomes[0] if welcomes else None
+
+    def help_commands(self, role: str) -> tuple[str, ...]:
+        return (
+            *(name for feature in self.features for name in feature.help_first.get(role, ())),
+            *(name for feature in self.features for name in feature.help.get(role, ())),
+            *(name for feature in self.features for name in feature.help_last),
+        )
+
+    def check_outbox_kind(self, kind: str) -> None:
+        if kind != MESSAGE and kind not in self.outbox:
+            raise UnknownKind(
+                f"no feature declares the outbox kind {kind!r} (declared: {sorted({MESSAGE, *self.outbox})})"
+            )
+
+    def check_schedule_kind(self, kind: str) -> None:
+        if kind not in self.schedules:
+            raise UnknownKind(
+                f"no feature declares the schedule kind {kind!r} (declared: {sorted(self.schedules)})"
+            )
+
+
+def _merged(features: tuple[Feature, ...], kind: str, taken: tuple[str, ...] = ()) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for feature in features:
+        for name, handler in getattr(feature, kind).items():
+            if name in merged or name in taken:
+                raise RuntimeError(f"two features claim the {kind} entry {name!r}")
+            merged[name] = handler
+    return merged

@@ -1,38 +1,35 @@
-"""What happens when time passes: reminders, escalations, and idle drafts discarded."""
+"""What happens when time passes besides the features' schedules: idle drafts discarded."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from handlers import conversation, features, notify
-from handlers.clock import Clock
+from handlers import conversation, notify
 from handlers.community import Community
+from handlers.conversation import Flow
 from handlers.messages import Reply, Text
-from handlers.services import reports
-from storage.models import Conversation, Schedule
+from handlers.registry import Registry
+from storage.models import Conversation
 from storage.repositories import Repos
 
 
-async def fire(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
-    now = clock.now()
-    if schedule.kind == reports.REMINDER:
-        await reports.fire_reminder(repos, community, int(schedule.ref), now)
-    elif schedule.kind == reports.ESCALATION:
-        await reports.fire_escalation(repos, community, int(schedule.ref), now)
-    elif schedule.kind in features.SCHEDULES:
-        await features.SCHEDULES[schedule.kind](repos, community, clock, schedule)
+def flow_named(registry: Registry, name: str) -> Flow | None:
+    """A stored draft's flow: declared by a feature, or (until every flow is declared) registered."""
+    return registry.flows.get(name) or conversation.flow_named(name)
 
 
 async def idle_drafts(repos: Repos, community: Community, now: datetime) -> list[Conversation]:
     return await repos.conversations.idle_since(now - timedelta(minutes=community.limits.draft_idle_minutes))
 
 
-async def expire_draft(repos: Repos, community: Community, draft: Conversation, now: datetime) -> bool:
+async def expire_draft(
+    repos: Repos, community: Community, draft: Conversation, now: datetime, registry: Registry
+) -> bool:
     """Discard an idle draft and say so, once: a draft touched meanwhile is left alone."""
     if not await repos.conversations.delete_if_unchanged(draft.user_id, draft.channel, draft.updated_at):
         return False
     user = await repos.users.get(draft.user_id)
-    flow = conversation.flow_named(draft.flow)
+    flow = flow_named(registry, draft.flow)
     if user is not None:
         key = flow.expired_key if flow else "conversation.expired"
         reply = Reply(Text(key, {"minutes": community.limits.draft_idle_minutes}))

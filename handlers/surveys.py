@@ -7,12 +7,12 @@ The rules live in handlers/services/surveys.py.
 from __future__ import annotations
 
 from handlers import choices, conversation
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim
 from handlers.registry import Feature
-from handlers.services import accounts
 from handlers.services import surveys as rules
 
 # Buttons of the dialogue; answers and Close are rules.ACTION, which works outside the dialogue too.

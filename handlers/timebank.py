@@ -9,10 +9,10 @@ CSV exports in handlers/exports.py. The rules themselves are in handlers/service
 from __future__ import annotations
 
 from handlers import awards, exports, honours, leaderboard, rewards
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.messages import Lines, Text, When
 from handlers.registry import Feature
-from handlers.services import accounts
 from handlers.services import timebank as bank
 
 

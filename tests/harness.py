@@ -19,10 +19,10 @@ from bot.app import Runtime, build_runtime
 from bot.community_file import load_community
 from bot.i18n import RenderedMessage, Translator
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
+from handlers.accounts import rules as accounts
 from handlers.clock import FakeClock
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Document, Incoming, Location, Response
-from handlers.services import accounts
 from storage.repositories import Repos
 
 CHANNEL = "console"

@@ -33,11 +33,12 @@ from babel.messages.pofile import read_po
 from bot.i18n import MENU, Translator, catalog_paths, load_catalogs
 from handlers import broadcasts as broadcast_dialogue
 from handlers.community import DEFAULT_CATEGORIES, LANGUAGES
-from handlers.help import COMMANDS_BY_ROLE
-from handlers.report_hazard import FIELDS
+from handlers.features import REGISTRY
+from handlers.help import commands_by_role
+from handlers.reports.filing import FIELDS
+from handlers.reports.rules import REASON_REPORT_RESOLVED
 from handlers.services import broadcasts as broadcast_rules
 from handlers.services.attendance import REASON_PATROL, REASON_PATROL_VOIDED
-from handlers.services.reports import REASON_REPORT_RESOLVED
 from handlers.services.surveys import REASON_SURVEY
 from handlers.services.timebank import (
     REASON_AWARD,
@@ -84,7 +85,7 @@ def _call_name(node: ast.Call) -> str | None:
 
 
 def _states_told_to_reporter() -> list[str]:
-    # services.reports._tell_reporter runs on every move, so every state a report can move into.
+    # reports/tell.moved tells the reporter on every move, so every state a report can move into.
     return sorted(set().union(*report_states.TRANSITIONS.values()))
 
 
@@ -114,8 +115,8 @@ DYNAMIC_FAMILIES: dict[str, list[str]] = {
     "language.": list(LANGUAGES),
     "notify.reporter.": _states_told_to_reporter(),
     "report.field_": list(FIELDS),
-    "report.expected_": _string_args("report_hazard", "_wrong_input", 1),
-    "help.command.": sorted({name for names in COMMANDS_BY_ROLE.values() for name in names}),
+    "report.expected_": _string_args("reports/filing", "_wrong_input", 1),
+    "help.command.": sorted({name for names in commands_by_role(REGISTRY).values() for name in names}),
     "tier.": ["bronze", "silver", "gold"],
     # ISO weekdays (handlers/services/patrols.py).
     "patrol.weekday.": [str(day) for day in range(1, 8)],
@@ -144,7 +145,7 @@ LEDGER_REASONS: dict[str, frozenset[str]] = {
     REASON_SURVEY: frozenset({"title"}),
 }
 # Parameters of keys whose call sites the scanner cannot read (the key or the
-# parameters are built in a variable). Keep in step with handlers/services/reports.py.
+# parameters are built in a variable). Keep in step with handlers/reports/.
 INDIRECT_PARAMS: dict[str, frozenset[str]] = {
     **{
         f"notify.reporter.{state}": frozenset({"ticket", "state", "category", "note", "original"})

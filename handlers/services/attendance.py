@@ -17,10 +17,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from handlers import choices, notify
+from handlers.accounts.rules import COMMANDERS
 from handlers.community import Community, GeoPoint, haversine_m
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
-from handlers.services.accounts import COMMANDERS
 from storage.attendance_repo import Attendance, PatrolStats, RosterLine
 from storage.ledger import InsufficientPoints
 from storage.models import PatrolShift, User

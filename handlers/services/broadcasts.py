@@ -27,12 +27,12 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 from handlers import choices, notify
+from handlers.accounts import rules as accounts
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from handlers.registry import Rendered
-from handlers.services import accounts
 from storage.models import Broadcast, BroadcastCandidate, OutboxMessage, Schedule, User
 from storage.repositories import Repos
 from storage.schema import BROADCAST_KINDS, PRIORITIES

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from handlers.accounts.rules import COMMANDERS
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Text
 from handlers.services import broadcasts
-from handlers.services.accounts import COMMANDERS
 from storage.models import Notice, Schedule, User
 from storage.repositories import Repos
 

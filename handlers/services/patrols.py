@@ -18,11 +18,12 @@ from typing import Any
 from icalendar import Alarm, Calendar, Event
 
 from handlers import choices, notify
+from handlers.accounts import rules as accounts
 from handlers.clock import Clock
 from handlers.community import Community, GeoPoint
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
-from handlers.services import accounts, attendance
+from handlers.services import attendance
 from storage.models import PatrolSeries, PatrolShift, PatrolSignup, Schedule, User
 from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
 from storage.repositories import Repos

@@ -22,10 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from handlers import choices, notify
+from handlers.accounts.rules import COMMANDERS
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, reply_to_json
-from handlers.services.accounts import COMMANDERS
 from storage.models import Survey, User
 from storage.notice_repo import CLOSED, OPEN, AnswerCount, Invitee, Turnout
 from storage.repositories import Repos

@@ -19,10 +19,10 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from handlers import choices, notify
+from handlers.accounts.rules import COMMANDERS
 from handlers.community import Community, Reward
 from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Choice, Document, Lines, Localized, Reply, Text, Verbatim
-from handlers.services.accounts import COMMANDERS
 from storage import report_states as rs
 from storage.ledger import InsufficientPoints, redemption_ref
 from storage.models import AwardEntry, Honour, Redemption, Report, User

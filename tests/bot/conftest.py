@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.services import accounts
+from handlers.accounts import rules as accounts
 from tests.bot.telegram_live import POLICE, REPORTER, WORKER, Live
 from tests.bot.wecom_live import ROBOT_KEY, WeComBot, police_robot_community
 from tests.fakes.telegram_api import FakeBotApi

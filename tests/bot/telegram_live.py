@@ -12,9 +12,9 @@ from bot.app import Runtime, build_runtime
 from bot.channels.telegram import TelegramChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
+from handlers.accounts import rules as accounts
 from handlers.clock import FakeClock
 from handlers.community import PoliceGroups
-from handlers.services import accounts
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos
 from tests.fakes.telegram_api import FakeBotApi, SentMessage

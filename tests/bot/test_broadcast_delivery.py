@@ -26,11 +26,12 @@ from bot.channels.telegram import TelegramChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
 from handlers import features, notify
+from handlers.accounts import rules as accounts
 from handlers.clock import Clock, FakeClock, SystemClock
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, Text, Verbatim, reply_to_json
 from handlers.registry import OutboxKind, Rendered
-from handlers.services import accounts, broadcasts
+from handlers.services import broadcasts
 from storage import schema
 from storage.models import OutboxMessage
 from storage.repositories import Repos

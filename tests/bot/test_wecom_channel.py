@@ -27,9 +27,9 @@ from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE
 from bot.web import build_web_app
 from handlers import notify
+from handlers.accounts import rules as accounts
 from handlers.community import PoliceGroups
 from handlers.messages import Document, Reply, Text
-from handlers.services import accounts
 from storage.repositories import Repos
 from tests.bot.wecom_live import (
     AES_KEY,

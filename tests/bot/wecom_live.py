@@ -18,9 +18,9 @@ from bot.channels.wecom import WeComChannel, WeComConfig
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
 from bot.web import build_web_app
+from handlers.accounts import rules as accounts
 from handlers.clock import FakeClock
 from handlers.community import Community, PoliceGroups
-from handlers.services import accounts
 from storage import schema
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.messages import Incoming, Location
-from handlers.services import accounts
 from handlers.services import attendance as service
 from storage.attendance_repo import Attendance
 from storage.repositories import Repos

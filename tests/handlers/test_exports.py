@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.messages import Document
-from handlers.services import accounts
 from handlers.services import timebank as bank
 from tests.handlers.timebank_support import give_points, patrolled
 from tests.harness import Harness

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from handlers.accounts import rules as accounts
 from handlers.errors import DomainError
 from handlers.messages import Text, When
-from handlers.services import accounts
 from handlers.services import notices as rules
 from storage import schema as t
 from storage.models import Notice

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.messages import Lines, Text
-from handlers.services import accounts
 from handlers.services import surveys as rules
 from storage.models import Survey
 from storage.notice_repo import Invitee

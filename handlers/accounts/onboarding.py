@@ -1,24 +1,23 @@
-"""/start: language, privacy notice, home building → grid. Invites and deep links arrive here too."""
+"""/start: language, privacy notice, home building → grid. Invites and deep links arrive here too.
+
+A deep link's payload other than an invite names what to open once the person is onboarded
+(`/start report`); the engine hands the features' deep links in as `ctx.links`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from handlers import choices, conversation
+from handlers.accounts import rules as accounts
+from handlers.accounts.views import INVITE_PREFIX, language_choices
 from handlers.community import LANGUAGES
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.messages import Choice, Text
-from handlers.services import accounts
 
-INVITE_PREFIX = "inv_"
-REPORT_PAYLOAD = "report"
-
-
-def language_choices() -> tuple[tuple[Choice, ...], ...]:
-    return (
-        tuple(Choice(Text(f"language.{code}"), action=choices.encode("lang", code)) for code in LANGUAGES),
-    )
+# The step a draft is left at while the deep link it was opened for runs (that flow's draft replaces it).
+HANDED_OVER = "__handed_over__"
 
 
 async def ask_language(ctx: Ctx) -> None:
@@ -83,11 +82,10 @@ async def _complete(ctx: Ctx) -> str:
         grid=grid.name if grid else "-",
         role=Text(f"role.{ctx.user.role}"),
     )
-    if ctx.data.get("then") == REPORT_PAYLOAD:
-        from handlers import report_hazard
-
-        await report_hazard.start(ctx)
-        return "__handed_over__"
+    follow = ctx.links.get(str(ctx.data.get("then", "")))
+    if follow is not None:
+        await follow(ctx)
+        return HANDED_OVER
     return END
 
 
@@ -99,6 +97,7 @@ async def _handed_over(ctx: Ctx) -> str | None:
     return END
 
 
+# Registered until the engine finds every flow through the registry (features' `flows`).
 FLOW = conversation.register(
     Flow(
         "onboarding",
@@ -106,7 +105,7 @@ FLOW = conversation.register(
             "language": Step(ask_language, handle_language),
             "privacy": Step(ask_privacy, handle_privacy),
             "building": Step(ask_building, handle_building),
-            "__handed_over__": Step(_never, _handed_over),
+            HANDED_OVER: Step(_never, _handed_over),
         },
         expired_key="onboarding.expired",
     )
@@ -121,13 +120,16 @@ async def start(ctx: Ctx, payload: str = "") -> None:
         )
         await ctx.reload_user()
         ctx.say("invite.welcome", role=Text(f"role.{invite.role}"))
-    then = REPORT_PAYLOAD if payload == REPORT_PAYLOAD else None
+    follow = ctx.links.get(payload)
     if ctx.user.onboarded_at is None:
-        await conversation.begin(ctx, FLOW, "language", {"then": then} if then else {})
+        await conversation.begin(ctx, FLOW, "language", {"then": payload} if follow else {})
         return
-    if then:
-        from handlers import report_hazard
-
-        await report_hazard.start(ctx)
+    if follow is not None:
+        await follow(ctx)
         return
     ctx.say("onboarding.welcome_back", keyboard="main", community=ctx.community.name)
+
+
+async def start_command(ctx: Ctx) -> None:
+    """/start [payload]."""
+    await start(ctx, ctx.inp.args.strip())

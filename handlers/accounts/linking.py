@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.messages import Text, When
-from handlers.services import accounts
 
 
 async def link(ctx: Ctx) -> None:

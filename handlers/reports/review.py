@@ -7,8 +7,9 @@ from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import StaleAction
 from handlers.messages import Choice, Text, Verbatim
-from handlers.report_views import ticket_label
-from handlers.services import reports
+from handlers.reports import rules as reports
+from handlers.reports import tell
+from handlers.reports.rules import ticket_label
 
 NOTE_MAX_CHARS = 500
 
@@ -26,10 +27,12 @@ async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
     report = await reports.load(ctx.repos, report_id)
     if verb == "ack":
         moved = await reports.acknowledge(ctx.repos, ctx.community, ctx.user, report_id, now)
-        ctx.notice("review.acknowledged", ticket=ticket_label(moved))
+        await tell.moved(ctx.repos, ctx.community, moved, now)
+        ctx.notice("review.acknowledged", ticket=ticket_label(moved.report))
     elif verb == "start":
         moved = await reports.start_work(ctx.repos, ctx.community, ctx.user, report_id, now)
-        ctx.say("review.started", ticket=ticket_label(moved))
+        await tell.moved(ctx.repos, ctx.community, moved, now)
+        ctx.say("review.started", ticket=ticket_label(moved.report))
     elif verb == "asg":
         workers = await reports.assignable_workers(ctx.repos, ctx.user, report)
         if not workers:
@@ -48,7 +51,8 @@ async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
         _point_to_private_chat(ctx)
     elif verb == "to" and len(parts) == 4 and parts[3].isdigit():
         moved = await reports.assign(ctx.repos, ctx.community, ctx.user, report_id, int(parts[3]), now)
-        ctx.say("review.assigned", ticket=ticket_label(moved))
+        await tell.moved(ctx.repos, ctx.community, moved, now)
+        ctx.say("review.assigned", ticket=ticket_label(moved.report))
     elif verb == "res":
         await reports.check_can_resolve(ctx.repos, ctx.user, report)
         await conversation.begin(
@@ -118,7 +122,8 @@ async def handle_after_photo(ctx: Ctx) -> str | None:
         media_id,
         ctx.clock.now(),
     )
-    ctx.say("review.resolved", ticket=ticket_label(moved))
+    await tell.moved(ctx.repos, ctx.community, moved, ctx.clock.now())
+    ctx.say("review.resolved", ticket=ticket_label(moved.report))
     return END
 
 
@@ -133,7 +138,8 @@ async def handle_reason(ctx: Ctx) -> str | None:
     moved = await reports.reject(
         ctx.repos, ctx.community, ctx.user, int(ctx.data["report_id"]), reason, ctx.clock.now()
     )
-    ctx.say("review.rejected", ticket=ticket_label(moved))
+    await tell.moved(ctx.repos, ctx.community, moved, ctx.clock.now())
+    ctx.say("review.rejected", ticket=ticket_label(moved.report))
     return END
 
 
@@ -149,10 +155,12 @@ async def handle_original(ctx: Ctx) -> str | None:
     moved = await reports.mark_duplicate(
         ctx.repos, ctx.community, ctx.user, int(ctx.data["report_id"]), original, ctx.clock.now()
     )
-    ctx.say("review.marked_duplicate", ticket=ticket_label(moved), original=ticket_label(original))
+    await tell.moved(ctx.repos, ctx.community, moved, ctx.clock.now())
+    ctx.say("review.marked_duplicate", ticket=ticket_label(moved.report), original=ticket_label(original))
     return END
 
 
+# Registered until the engine finds every flow through the registry (features' `flows`).
 RESOLVE = conversation.register(
     Flow(
         "resolve",

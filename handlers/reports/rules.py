@@ -1,17 +1,19 @@
-"""Hazard reports: filing, the lifecycle rules, and who is told what."""
+"""Hazard reports: filing, the lifecycle rules, who may move a report and where to.
+
+Nothing here tells anyone anything: each change returns what happened, and the
+flows have tell.py say it (to the reporter, grid workers, the police groups).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handlers import choices, notify
+from handlers.accounts.rules import COMMANDERS, GRID_WORKER
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
-from handlers.messages import Choice, Reply, Text, Verbatim
-from handlers.report_views import ack_deadline, card, category_label, state_label, ticket_label
+from handlers.messages import Text, Verbatim
 from handlers.services import attendance, timebank
-from handlers.services.accounts import COMMANDERS, GRID_WORKER
 from storage import report_states as rs
 from storage.models import Report, User
 from storage.repositories import Repos
@@ -19,6 +21,49 @@ from storage.repositories import Repos
 REMINDER = "report_reminder"
 REASON_REPORT_RESOLVED = "points.reason.report_resolved"
 ESCALATION = "report_escalation"
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A report that moved to another state, and what its reporter is to be told about it."""
+
+    report: Report
+    # What the move says in words (resolution note, rejection reason, original ticket, worker's name).
+    note: str | None = None
+    # The grid worker it was assigned to, who is told too.
+    assignee: User | None = None
+
+
+class CannotMove(DomainError):
+    """The report is not (or no longer) in a state that allows the move; usually someone was faster."""
+
+    def __init__(self, report: Report) -> None:
+        # The state's name is a catalogue key: the reader sees it in their language.
+        super().__init__(
+            "report.cannot_move", ticket=ticket_label(report), state=Text(f"state.{report.state}")
+        )
+
+
+def ticket_label(report: Report) -> str:
+    return f"#{report.ticket}"
+
+
+def ack_deadline(community: Community, report: Report) -> timedelta:
+    minutes = (
+        community.escalation.urgent_ack_minutes
+        if report.urgency == "urgent"
+        else community.escalation.normal_ack_minutes
+    )
+    return timedelta(minutes=minutes)
+
+
+def is_overdue(community: Community, report: Report, now: datetime) -> bool:
+    return report.state == rs.SUBMITTED and report.created_at + ack_deadline(community, report) < now
+
+
+def sees_reporter(viewer: User) -> bool:
+    """Whether this person is shown who filed an anonymous report."""
+    return viewer.role in COMMANDERS
 
 
 @dataclass
@@ -76,22 +121,7 @@ async def submit(repos: Repos, community: Community, reporter: User, draft: Draf
     )
     await repos.schedules.arm(REMINDER, str(report.id), now + deadline)
     await repos.schedules.arm(ESCALATION, str(report.id), now + timedelta(minutes=escalate_minutes))
-    await _tell_grid_workers(repos, community, report, "notify.new_report", now)
-    await notify.report_card(repos, community, report.id, now, edit=False)
     return report
-
-
-async def _tell_grid_workers(
-    repos: Repos, community: Community, report: Report, key: str, now: datetime
-) -> int:
-    if not report.grid_key:
-        return 0
-    workers = await repos.users.workers_of_grid(report.grid_key)
-    for worker in workers:
-        reply = await card(repos, community, report, show_reporter=False)
-        intro = Text(key, {"ticket": ticket_label(report), "card": reply.text})
-        await notify.to_user(repos, community, worker, Reply(intro, reply.choices, reply.photos), now)
-    return len(workers)
 
 
 async def load(repos: Repos, report_id: int) -> Report:
@@ -127,7 +157,7 @@ async def _require_handler(repos: Repos, user: User, report: Report) -> None:
 def check_move(report: Report, to_state: str) -> None:
     """Explain politely why a move is impossible (usually: someone else was faster)."""
     if not rs.can_move(report.state, to_state):
-        raise DomainError("report.cannot_move", ticket=ticket_label(report), state=state_label(report.state))
+        raise CannotMove(report)
 
 
 async def _move(
@@ -139,7 +169,7 @@ async def _move(
     now: datetime,
     note: str | None = None,
     **values: object,
-) -> Report:
+) -> Moved:
     check_move(report, to_state)
     if report.state == rs.SUBMITTED:
         values.setdefault("acknowledged_at", now)
@@ -147,51 +177,17 @@ async def _move(
         values["closed_at"] = now
     if not await repos.reports.move(report.id, report.state, to_state, now, **values):
         # Lost a race with another click; describe the state that won.
-        current = await load(repos, report.id)
-        raise DomainError(
-            "report.cannot_move", ticket=ticket_label(current), state=state_label(current.state)
-        )
+        raise CannotMove(await load(repos, report.id))
     await repos.reports.add_event(report.id, actor.id, report.state, to_state, note, now)
     if report.state == rs.SUBMITTED:
         await repos.schedules.cancel(REMINDER, str(report.id))
         await repos.schedules.cancel(ESCALATION, str(report.id))
-    moved = await load(repos, report.id)
-    await _tell_reporter(repos, community, moved, note, now)
-    await notify.report_card(repos, community, moved.id, now, edit=True)
-    return moved
-
-
-async def _tell_reporter(
-    repos: Repos, community: Community, report: Report, note: str | None, now: datetime
-) -> None:
-    reporter = await repos.users.get(report.reporter_id)
-    if reporter is None:
-        return
-    params: dict[str, object] = {
-        "ticket": ticket_label(report),
-        "state": state_label(report.state),
-        "category": category_label(community, report.category),
-    }
-    key = f"notify.reporter.{report.state}"
-    if note:
-        params["note"] = Verbatim(note)
-    if report.state == rs.DUPLICATE and report.duplicate_of:
-        original = await repos.reports.get(report.duplicate_of)
-        params["original"] = ticket_label(original) if original else "?"
-    reply_choices: tuple[tuple[Choice, ...], ...] = ()
-    if report.state == rs.RESOLVED:
-        reply_choices = (
-            tuple(
-                Choice(Text("button.stars", {"n": n}), action=choices.encode("rate", report.id, n))
-                for n in range(1, 6)
-            ),
-        )
-    await notify.to_user(repos, community, reporter, Reply(Text(key, params), reply_choices), now)
+    return Moved(await load(repos, report.id), note)
 
 
 async def acknowledge(
     repos: Repos, community: Community, actor: User, report_id: int, now: datetime
-) -> Report:
+) -> Moved:
     report = await load(repos, report_id)
     await _require_handler(repos, actor, report)
     return await _move(repos, community, actor, report, rs.ACKNOWLEDGED, now)
@@ -207,7 +203,7 @@ async def assignable_workers(repos: Repos, actor: User, report: Report) -> list[
 
 async def assign(
     repos: Repos, community: Community, actor: User, report_id: int, worker_id: int, now: datetime
-) -> Report:
+) -> Moved:
     report = await load(repos, report_id)
     _require_commander(actor)
     worker = await repos.users.get(worker_id)
@@ -222,17 +218,10 @@ async def assign(
     moved = await _move(
         repos, community, actor, report, rs.ASSIGNED, now, note=worker.display_name, assignee_id=worker.id
     )
-    task = await card(repos, community, moved, show_reporter=False)
-    start = Choice(Text("button.start_work"), action=choices.encode("rep", "start", moved.id))
-    resolve = Choice(Text("button.resolve"), action=choices.encode("rep", "res", moved.id))
-    intro = Text("notify.assigned_to_you", {"ticket": ticket_label(moved), "card": task.text})
-    await notify.to_user(repos, community, worker, Reply(intro, ((start, resolve),), task.photos), now)
-    return moved
+    return Moved(moved.report, moved.note, assignee=worker)
 
 
-async def start_work(
-    repos: Repos, community: Community, actor: User, report_id: int, now: datetime
-) -> Report:
+async def start_work(repos: Repos, community: Community, actor: User, report_id: int, now: datetime) -> Moved:
     report = await load(repos, report_id)
     await _require_handler(repos, actor, report)
     return await _move(repos, community, actor, report, rs.IN_PROGRESS, now)
@@ -251,7 +240,7 @@ async def resolve(
     note: str,
     after_photo: int | None,
     now: datetime,
-) -> Report:
+) -> Moved:
     report = await load(repos, report_id)
     await check_can_resolve(repos, actor, report)
     if after_photo is not None:
@@ -261,11 +250,11 @@ async def resolve(
     if points:
         # The source key makes a second credit for the same report impossible.
         await repos.ledger.credit_user(
-            moved.reporter_id,
+            moved.report.reporter_id,
             points,
-            f"report:resolved:{moved.id}",
+            f"report:resolved:{moved.report.id}",
             REASON_REPORT_RESOLVED,
-            {"ticket": ticket_label(moved)},
+            {"ticket": ticket_label(moved.report)},
             actor.id,
             now,
         )
@@ -279,7 +268,7 @@ def check_can_reject(actor: User, report: Report) -> None:
 
 async def reject(
     repos: Repos, community: Community, actor: User, report_id: int, reason: str, now: datetime
-) -> Report:
+) -> Moved:
     report = await load(repos, report_id)
     check_can_reject(actor, report)
     return await _move(
@@ -294,7 +283,7 @@ def check_can_mark_duplicate(actor: User, report: Report) -> None:
 
 async def mark_duplicate(
     repos: Repos, community: Community, actor: User, report_id: int, original: Report, now: datetime
-) -> Report:
+) -> Moved:
     report = await load(repos, report_id)
     check_can_mark_duplicate(actor, report)
     if original.id == report.id:
@@ -329,24 +318,9 @@ async def rate(
     return rated
 
 
-async def fire_reminder(repos: Repos, community: Community, report_id: int, now: datetime) -> None:
+async def waiting_for_acknowledgement(repos: Repos, report_id: int) -> Report | None:
+    """The report a reminder or escalation is about, if it still waits to be acknowledged."""
     report = await repos.reports.get(report_id)
     if report is None or report.state != rs.SUBMITTED:
-        return
-    told = await _tell_grid_workers(repos, community, report, "notify.reminder", now)
-    if told == 0:
-        await _escalate(repos, community, report, now)
-
-
-async def fire_escalation(repos: Repos, community: Community, report_id: int, now: datetime) -> None:
-    report = await repos.reports.get(report_id)
-    if report is None or report.state != rs.SUBMITTED:
-        return
-    await _escalate(repos, community, report, now)
-
-
-async def _escalate(repos: Repos, community: Community, report: Report, now: datetime) -> None:
-    minutes = int((now - report.created_at).total_seconds() // 60)
-    shown = await card(repos, community, report, show_reporter=False)
-    text = Text("notify.escalation", {"ticket": ticket_label(report), "minutes": minutes, "card": shown.text})
-    await notify.to_police(repos, community, Reply(text, shown.choices), now)
+        return None
+    return report

@@ -1,4 +1,7 @@
-"""Who people are: identities per channel, roles, invites, onboarding facts."""
+"""Who people are: roles, invites, linked accounts, onboarding facts.
+
+Finding the person behind a platform identity on every input is the engine's (handlers/router.py).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from datetime import datetime, timedelta
 
 from handlers.community import LANGUAGES, Community
 from handlers.errors import DomainError, PermissionDenied
-from storage.models import Conversation, Invite, User
+from storage.models import Invite, User
 from storage.repositories import Repos
 
 RESIDENT = "resident"
@@ -26,39 +29,12 @@ INVITABLE_BY: dict[str, frozenset[str]] = {
     POLICE: frozenset({RESIDENT, VOLUNTEER, GRID_WORKER, POLICE}),
 }
 
-# Identity rows are touched at most this often, to keep the hot path read-only.
-TOUCH_INTERVAL = timedelta(minutes=10)
-
 
 @dataclass(frozen=True)
 class InviteCreated:
     code: str
     role: str
     expires_at: datetime
-
-
-async def resolve_user(
-    repos: Repos,
-    channel: str,
-    external_id: str,
-    chat_id: str | None,
-    display_name: str,
-    now: datetime,
-    private: bool,
-) -> tuple[User, Conversation | None]:
-    """The user behind a platform identity (created on first contact) and their running conversation."""
-    found = await repos.users.by_identity_with_draft(channel, external_id)
-    if found is not None:
-        user, identity, draft = found
-        # Only a private chat is a way to reach the person later.
-        # Writing again after blocking the bot is unblocking it.
-        stale = now - identity.last_seen_at > TOUCH_INTERVAL or identity.blocked_at is not None
-        if private and (identity.chat_id != chat_id or stale):
-            await repos.users.touch_identity(channel, external_id, chat_id, now)
-        return user, draft
-    user = await repos.users.create(display_name or external_id, now)
-    await repos.users.add_identity(channel, external_id, user.id, chat_id if private else None, now)
-    return user, None
 
 
 async def grant_role(

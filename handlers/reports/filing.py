@@ -9,10 +9,15 @@ from handlers.community import GeoPoint
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim
-from handlers.report_views import category_label, grid_label, location_label, ticket_label, urgency_label
-from handlers.services import reports
+from handlers.messages import Choice, DeepLink, Lines, Reply, Text, Verbatim
+from handlers.reports import rules, tell
+from handlers.reports.rules import ticket_label
+from handlers.reports.views import category_label, grid_label, location_label, urgency_label
 
+# `/start report`: the deep link that opens a new report in the private chat.
+DEEP_LINK = "report"
+# Typed words that start a report, as residents say it in chat.
+WORDS = frozenset({"上报", "报告", "举报", "上報", "報告", "舉報", "report", "/report"})
 FIELDS = ("category", "urgency", "description", "photos", "location", "anonymous")
 SKIP_WORDS = frozenset({"skip", "done", "跳过", "完成", "略過", "完成了", "没有", "無", "无", "ok"})
 
@@ -245,7 +250,7 @@ async def ask_confirm(ctx: Ctx) -> None:
 
 async def handle_confirm(ctx: Ctx) -> str | None:
     if _action(ctx, "ok"):
-        draft = reports.Draft(
+        draft = rules.Draft(
             category=ctx.data["category"],
             urgency=ctx.data["urgency"],
             description=ctx.data["description"],
@@ -257,7 +262,8 @@ async def handle_confirm(ctx: Ctx) -> str | None:
             latitude=ctx.data.get("latitude"),
             longitude=ctx.data.get("longitude"),
         )
-        report = await reports.submit(ctx.repos, ctx.community, ctx.user, draft, ctx.clock.now())
+        report = await rules.submit(ctx.repos, ctx.community, ctx.user, draft, ctx.clock.now())
+        await tell.filed(ctx.repos, ctx.community, report, ctx.clock.now())
         ctx.say(
             "report.submitted",
             keyboard="main",
@@ -292,6 +298,7 @@ async def handle_pick_field(ctx: Ctx) -> str | None:
     return name
 
 
+# Registered until the engine finds every flow through the registry (features' `flows`).
 FLOW = conversation.register(
     Flow(
         "report",
@@ -313,8 +320,25 @@ FLOW = conversation.register(
 async def start(ctx: Ctx) -> None:
     """Open a new draft, unless this reporter has filed too many lately."""
     try:
-        await reports.check_rate_limit(ctx.repos, ctx.community, ctx.user, ctx.clock.now())
+        await rules.check_rate_limit(ctx.repos, ctx.community, ctx.user, ctx.clock.now())
     except DomainError as refused:
         ctx.say(refused.key, **refused.params)
         return
     await conversation.begin(ctx, FLOW, "category", {"intro": True})
+
+
+async def start_or_resume(ctx: Ctx) -> None:
+    """/report: resume a draft report rather than throw away what was typed so far."""
+    draft = ctx.draft
+    if draft is not None and draft.flow == FLOW.name:
+        ctx.data = dict(draft.data)
+        ctx.say("report.resuming")
+        await FLOW.steps[draft.step].ask(ctx)
+        return
+    await start(ctx)
+
+
+async def in_group(ctx: Ctx) -> None:
+    """/report typed in a group: reports are filed in private, one button away."""
+    button = Choice(Text("group.open_private_report"), deep_link=DeepLink(DEEP_LINK).payload)
+    ctx.say("group.report_privately", choices=((button,),))

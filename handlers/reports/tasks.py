@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.errors import PermissionDenied
 from handlers.messages import Lines
-from handlers.report_views import card, is_overdue, summary_line, viewer_sees_reporter
-from handlers.services import accounts
+from handlers.reports.rules import is_overdue, sees_reporter
+from handlers.reports.views import card, summary_line
 
 SHOWN_WITH_BUTTONS = 5
 
@@ -28,5 +29,5 @@ async def list_tasks(ctx: Ctx) -> None:
     # The oldest few come as cards so they can be acted on right here.
     for report in open_reports[:SHOWN_WITH_BUTTONS]:
         ctx.response.replies.append(
-            await card(ctx.repos, ctx.community, report, show_reporter=viewer_sees_reporter(ctx.user))
+            await card(ctx.repos, ctx.community, report, show_reporter=sees_reporter(ctx.user))
         )

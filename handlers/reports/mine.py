@@ -5,10 +5,11 @@ from __future__ import annotations
 from handlers import choices, conversation
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
-from handlers.errors import StaleAction
+from handlers.errors import PassToDraft, StaleAction
 from handlers.messages import Choice, Lines, Text
-from handlers.report_views import summary_line, ticket_label
-from handlers.services import reports
+from handlers.reports import rules as reports
+from handlers.reports.rules import ticket_label
+from handlers.reports.views import summary_line
 
 COMMENT_MAX_CHARS = 500
 
@@ -23,7 +24,9 @@ async def list_mine(ctx: Ctx) -> None:
 
 
 async def on_rate(ctx: Ctx, parts: tuple[str, ...]) -> None:
-    """`rate:<report id>:<stars>`."""
+    """`rate:<report id>:<stars>`; `rate:skip` answers the comment question of the running draft."""
+    if parts[1:] == ("skip",):
+        raise PassToDraft()
     if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
         raise StaleAction()
     report = await reports.rate(
@@ -55,4 +58,5 @@ async def handle_comment(ctx: Ctx) -> str | None:
     return END
 
 
+# Registered until the engine finds every flow through the registry (features' `flows`).
 COMMENT = conversation.register(Flow("rating_comment", {"comment": Step(ask_comment, handle_comment)}))

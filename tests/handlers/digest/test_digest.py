@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from handlers.accounts import rules as accounts
+from handlers.digest import rules as digest
+from handlers.digest import views as digest_views
 from handlers.messages import Lines, Text, Verbatim
-from handlers.services import accounts, digest
 from storage import schema as t
 from storage.repositories import Repos
 from tests.harness import POLICE_GROUP, Harness
@@ -175,14 +177,14 @@ async def test_the_figures_of_a_known_week(bot: Harness) -> None:
     assert figures.fill_rate == pytest.approx(0.5)
     assert [(e.display_name, e.points) for e in figures.top] == [("li", 20), ("wang", 15)]
 
-    shown = digest.digest_text(community, figures).params
+    shown = digest_views.digest_text(community, figures).params
     assert shown["closure"] == Text("digest.closure_rate", {"rate": "67%", "closed": 4, "opened": 6})
     assert shown["median"] == Text("digest.hours", {"hours": "4"})
     assert shown["satisfaction"] == Text("digest.rating", {"average": "4", "count": 3})
     assert shown["patrols"].params == {"hours": "3.5", "fill": "50%", "confirmed": 3, "places": 6}
     assert isinstance(shown["top"], Lines) and len(shown["top"].items) == 2
 
-    chart = digest.chart_of(community, figures)
+    chart = digest_views.chart_of(community, figures)
     assert chart.categories == (Verbatim("第一网格"), Verbatim("第二网格"), Text("digest.no_grid"))
     assert chart.category_keys == ("g1", "g2", "-")
     assert chart.title == Lines((Text("digest.chart_title"), Verbatim("2026-05-18 08:00 – 2026-05-25 08:00")))
@@ -201,12 +203,12 @@ async def test_an_empty_week_says_so(bot: Harness) -> None:
     # Every grid is listed, quiet ones too.
     assert [(g.grid_key, g.opened, g.closed) for g in figures.grids] == [("g1", 0, 0), ("g2", 0, 0)]
     assert figures.closure_rate is None and figures.fill_rate is None and figures.median_to_close is None
-    shown = digest.digest_text(community, figures).params
+    shown = digest_views.digest_text(community, figures).params
     assert shown["closure"] == Text("digest.not_applicable")
     assert shown["satisfaction"] == Text("digest.no_ratings")
     assert shown["patrols"] == Text("digest.no_patrols")
     assert shown["top"] == Text("digest.nobody")
-    assert digest.chart_of(community, figures).series == ()
+    assert digest_views.chart_of(community, figures).series == ()
 
 
 async def test_the_digest_goes_to_the_police_group_once_with_its_chart(bot: Harness) -> None:

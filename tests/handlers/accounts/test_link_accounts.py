@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.services import accounts
+from handlers.accounts import rules as accounts
 from tests.harness import Harness
 
 

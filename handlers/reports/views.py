@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from handlers import choices
 from handlers.community import Community
 from handlers.messages import Choice, Localized, Reply, Text, Verbatim, When
+from handlers.reports.rules import ticket_label
 from storage import report_states as rs
-from storage.models import Report, User
+from storage.models import Report
 from storage.repositories import Repos
 
 CARD_DESCRIPTION_CHARS = 300
-
-
-def ticket_label(report: Report) -> str:
-    return f"#{report.ticket}"
 
 
 def category_label(community: Community, key: str) -> Text | Localized:
@@ -51,19 +46,6 @@ def location_label(report_like: dict[str, object] | Report) -> Text:
     if lat is not None and lon is not None:
         return Text("report.location_point", {"lat": f"{lat:.5f}", "lon": f"{lon:.5f}"})
     return Text("report.location_unknown")
-
-
-def ack_deadline(community: Community, report: Report) -> timedelta:
-    minutes = (
-        community.escalation.urgent_ack_minutes
-        if report.urgency == "urgent"
-        else community.escalation.normal_ack_minutes
-    )
-    return timedelta(minutes=minutes)
-
-
-def is_overdue(community: Community, report: Report, now: datetime) -> bool:
-    return report.state == rs.SUBMITTED and report.created_at + ack_deadline(community, report) < now
 
 
 def _short(text: str, limit: int) -> str:
@@ -134,5 +116,42 @@ def summary_line(report: Report, community: Community, *, overdue: bool = False)
     )
 
 
-def viewer_sees_reporter(viewer: User) -> bool:
-    return viewer.role in ("police", "admin")
+def with_card(key: str, report: Report, shown: Reply) -> Reply:
+    """A notice about the report (`key`) with its card inside, the card's buttons and photo."""
+    intro = Text(key, {"ticket": ticket_label(report), "card": shown.text})
+    return Reply(intro, shown.choices, shown.photos)
+
+
+def assigned_to_you(report: Report, shown: Reply) -> Reply:
+    start = Choice(Text("button.start_work"), action=choices.encode("rep", "start", report.id))
+    resolve = Choice(Text("button.resolve"), action=choices.encode("rep", "res", report.id))
+    intro = Text("notify.assigned_to_you", {"ticket": ticket_label(report), "card": shown.text})
+    return Reply(intro, ((start, resolve),), shown.photos)
+
+
+def escalation(report: Report, minutes: int, shown: Reply) -> Reply:
+    text = Text("notify.escalation", {"ticket": ticket_label(report), "minutes": minutes, "card": shown.text})
+    return Reply(text, shown.choices)
+
+
+def reporter_told(community: Community, report: Report, note: str | None, original: Report | None) -> Reply:
+    """What the reporter hears when their report moves; a resolved one asks for a rating."""
+    params: dict[str, object] = {
+        "ticket": ticket_label(report),
+        "state": state_label(report.state),
+        "category": category_label(community, report.category),
+    }
+    key = f"notify.reporter.{report.state}"
+    if note:
+        params["note"] = Verbatim(note)
+    if report.state == rs.DUPLICATE and report.duplicate_of:
+        params["original"] = ticket_label(original) if original else "?"
+    reply_choices: tuple[tuple[Choice, ...], ...] = ()
+    if report.state == rs.RESOLVED:
+        reply_choices = (
+            tuple(
+                Choice(Text("button.stars", {"n": n}), action=choices.encode("rate", report.id, n))
+                for n in range(1, 6)
+            ),
+        )
+    return Reply(Text(key, params), reply_choices)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from handlers.accounts import rules as accounts
+from handlers.accounts.views import INVITE_PREFIX
 from handlers.context import Ctx
 from handlers.messages import DeepLink, Text, When
-from handlers.onboarding import INVITE_PREFIX
-from handlers.services import accounts
 
 
 async def create(ctx: Ctx) -> None:

@@ -1,0 +1,1 @@
+"""Who people are: onboarding, roles and invites, linked accounts, language."""
