@@ -38,6 +38,8 @@ class Flow:
     accepts_live_location: bool = False
 
 
+# Flows not declared in a feature's `flows` yet; the engine looks in the registry first
+# (handlers/scheduled.flow_named). Goes once every feature declares its flows.
 _FLOWS: dict[str, Flow] = {}
 
 

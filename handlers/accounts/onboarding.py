@@ -97,18 +97,15 @@ async def _handed_over(ctx: Ctx) -> str | None:
     return END
 
 
-# Registered until the engine finds every flow through the registry (features' `flows`).
-FLOW = conversation.register(
-    Flow(
-        "onboarding",
-        {
-            "language": Step(ask_language, handle_language),
-            "privacy": Step(ask_privacy, handle_privacy),
-            "building": Step(ask_building, handle_building),
-            HANDED_OVER: Step(_never, _handed_over),
-        },
-        expired_key="onboarding.expired",
-    )
+FLOW = Flow(
+    "onboarding",
+    {
+        "language": Step(ask_language, handle_language),
+        "privacy": Step(ask_privacy, handle_privacy),
+        "building": Step(ask_building, handle_building),
+        HANDED_OVER: Step(_never, _handed_over),
+    },
+    expired_key="onboarding.expired",
 )
 
 

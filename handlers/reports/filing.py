@@ -298,22 +298,19 @@ async def handle_pick_field(ctx: Ctx) -> str | None:
     return name
 
 
-# Registered until the engine finds every flow through the registry (features' `flows`).
-FLOW = conversation.register(
-    Flow(
-        "report",
-        {
-            "category": Step(ask_category, handle_category),
-            "urgency": Step(ask_urgency, handle_urgency),
-            "description": Step(ask_description, handle_description),
-            "photos": Step(ask_photos, handle_photos),
-            "location": Step(ask_location, handle_location),
-            "anonymous": Step(ask_anonymous, handle_anonymous),
-            "confirm": Step(ask_confirm, handle_confirm),
-            "pick_field": Step(ask_pick_field, handle_pick_field),
-        },
-        expired_key="report.expired",
-    )
+FLOW = Flow(
+    "report",
+    {
+        "category": Step(ask_category, handle_category),
+        "urgency": Step(ask_urgency, handle_urgency),
+        "description": Step(ask_description, handle_description),
+        "photos": Step(ask_photos, handle_photos),
+        "location": Step(ask_location, handle_location),
+        "anonymous": Step(ask_anonymous, handle_anonymous),
+        "confirm": Step(ask_confirm, handle_confirm),
+        "pick_field": Step(ask_pick_field, handle_pick_field),
+    },
+    expired_key="report.expired",
 )
 
 

@@ -58,5 +58,4 @@ async def handle_comment(ctx: Ctx) -> str | None:
     return END
 
 
-# Registered until the engine finds every flow through the registry (features' `flows`).
-COMMENT = conversation.register(Flow("rating_comment", {"comment": Step(ask_comment, handle_comment)}))
+COMMENT = Flow("rating_comment", {"comment": Step(ask_comment, handle_comment)})

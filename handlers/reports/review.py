@@ -160,15 +160,12 @@ async def handle_original(ctx: Ctx) -> str | None:
     return END
 
 
-# Registered until the engine finds every flow through the registry (features' `flows`).
-RESOLVE = conversation.register(
-    Flow(
-        "resolve",
-        {
-            "note": Step(ask_resolution_note, handle_resolution_note),
-            "after_photo": Step(ask_after_photo, handle_after_photo),
-        },
-    )
+RESOLVE = Flow(
+    "resolve",
+    {
+        "note": Step(ask_resolution_note, handle_resolution_note),
+        "after_photo": Step(ask_after_photo, handle_after_photo),
+    },
 )
-REJECT = conversation.register(Flow("reject", {"reason": Step(ask_reason, handle_reason)}))
-DUPLICATE = conversation.register(Flow("duplicate", {"original": Step(ask_original, handle_original)}))
+REJECT = Flow("reject", {"reason": Step(ask_reason, handle_reason)})
+DUPLICATE = Flow("duplicate", {"original": Step(ask_original, handle_original)})
