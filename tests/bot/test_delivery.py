@@ -78,3 +78,18 @@ async def test_a_feature_renders_its_own_kind_and_hears_how_it_ended(
     sent = bot.channel.to("wang")
     assert [s.text for s in sent] == ["help.hint"]
     assert settled == [(1, "sent", sent[0].ref), (2, "failed", None)]
+
+
+async def test_a_row_of_a_kind_no_feature_declares_fails_with_a_clear_error(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A row left by a version whose feature declared the kind: nothing can render it now.
+    await bot.repos_do(
+        lambda r: r.outbox.enqueue(CHANNEL, "wang", "zh_CN", "summary", {"n": 1}, bot.clock.now())
+    )
+    monkeypatch.delitem(features.OUTBOX_KINDS, "summary")
+    await bot.deliver()
+    assert bot.channel.to("wang") == []
+    [row] = await bot.repos_do(lambda r: r.outbox.all())
+    assert row.state == "failed"
+    assert "no feature declares the outbox kind 'summary'" in (row.last_error or "")
