@@ -117,7 +117,9 @@ class Registry:
     def __init__(self, features: tuple[Feature, ...], engine_commands: tuple[str, ...] = ()) -> None:
         self.features = features
         self.commands: dict[str, Command] = _merged(features, "commands", engine_commands)
-        self.open_commands: dict[str, Command] = _merged(features, "open_commands", engine_commands)
+        self.open_commands: dict[str, Command] = _merged(
+            features, "open_commands", (*engine_commands, *self.commands)
+        )
         self.group_commands: dict[str, Command] = _merged(features, "group_commands")
         self.deep_links: dict[str, Command] = _merged(features, "deep_links")
         self.words: dict[str, Command] = _merged(features, "words")
