@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
+from handlers import broadcasts, notices, surveys, timebank
+from handlers.attendance import feature as attendance
+from handlers.patrols import feature as patrols
 from handlers.registry import Action, Command, Feature, Fire, OutboxKind
 
 FEATURES: tuple[Feature, ...] = (

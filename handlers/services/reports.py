@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from handlers import choices, notify
+from handlers.attendance import rules as attendance
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Choice, Reply, Text, Verbatim
 from handlers.report_views import ack_deadline, card, category_label, state_label, ticket_label
-from handlers.services import attendance, timebank
+from handlers.services import timebank
 from handlers.services.accounts import COMMANDERS, GRID_WORKER
 from storage import report_states as rs
 from storage.models import Report, User

@@ -22,8 +22,9 @@ from bot.i18n import Translator
 from handlers.community import LANGUAGES, Patrols, PoliceGroups
 from handlers.errors import DomainError
 from handlers.messages import Incoming, Reply, Text, reply_from_json
+from handlers.patrols import announce as announcements
+from handlers.patrols import rules
 from handlers.services import accounts
-from handlers.services import patrols as rules
 from storage import schema as t
 from storage.models import PatrolShift
 from storage.repositories import Repos
@@ -578,7 +579,7 @@ async def test_two_no_shows_pause_sign_ups_until_police_lift_it(bot: Harness) ->
     bot.clock.set(local(date(2026, 5, 21), 9))
 
     async def announce(repos: Repos) -> bool:
-        return await rules.announce_ban_if_reached(repos, community, wang, bot.clock.now())
+        return await announcements.ban_if_reached(repos, community, wang, bot.clock.now())
 
     async def banned(repos: Repos) -> bool:
         return await rules.ban_check(repos, community, wang, bot.clock.now())
@@ -829,11 +830,11 @@ async def test_every_patrol_message_renders_completely_in_every_language(bot: Ha
     asking = community.model_copy(update={"patrols": Patrols(volunteer_approval=True)})
 
     async def side_effects(repos: Repos) -> None:
-        await rules.announce_ban_if_reached(repos, community, li, bot.clock.now(), newly=2)
+        await announcements.ban_if_reached(repos, community, li, bot.clock.now(), newly=2)
         chen = await repos.users.get(chen_id)
         assert chen is not None
         await repos.users.update(chen.id, role=accounts.RESIDENT)
-        assert await rules.volunteer(repos, asking, replace(chen, role=accounts.RESIDENT), bot.clock.now())
+        assert await announcements.volunteer(repos, asking, replace(chen, role=accounts.RESIDENT), bot.clock.now())
 
     await bot.repos_do(side_effects)
     await do(bot.press("police", f"v1:pat:unban:{li}"))
