@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, tzinfo
 
+# The ISO weekdays a series repeats on ("5" is every Friday).
+DAILY = "1234567"
+WEEKDAYS = "12345"
+
 
 def local_day(moment: datetime, tz: tzinfo) -> date:
     return moment.astimezone(tz).date()

@@ -11,6 +11,7 @@ from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Verbatim
 from handlers.patrols import announce, rules, views
+from handlers.patrols.local_time import at_local, hhmm, local_day, parse_hhmm
 from handlers.patrols.wording import shift_params
 from storage.models import PatrolShift
 
@@ -89,7 +90,7 @@ def _explained(ctx: Ctx, refused: DomainError) -> None:
 
 
 def _today(ctx: Ctx) -> date:
-    return rules.local_day(ctx.clock.now(), ctx.community.tz)
+    return local_day(ctx.clock.now(), ctx.community.tz)
 
 
 def _day(ctx: Ctx) -> date:
@@ -156,10 +157,10 @@ async def handle_time(ctx: Ctx) -> str | None:
     except DomainError as refused:
         _explained(ctx, refused)
         return None
-    if rules.at_local(_day(ctx), start, ctx.community.tz) <= ctx.clock.now():
+    if at_local(_day(ctx), start, ctx.community.tz) <= ctx.clock.now():
         ctx.say("patrol.new.time_past")
         return None
-    ctx.data["start"], ctx.data["end"] = rules.hhmm(start), rules.hhmm(end)
+    ctx.data["start"], ctx.data["end"] = hhmm(start), hhmm(end)
     return "meeting"
 
 
@@ -243,8 +244,8 @@ def _plan(ctx: Ctx) -> rules.Plan:
     return rules.Plan(
         area=data["area"],
         day=day,
-        start=rules.parse_hhmm(data["start"]),
-        end=rules.parse_hhmm(data["end"]),
+        start=parse_hhmm(data["start"]),
+        end=parse_hhmm(data["end"]),
         meeting_lat=float(data["lat"]),
         meeting_lon=float(data["lon"]),
         meeting_label=data.get("label"),

@@ -17,14 +17,11 @@ from typing import Any
 from handlers.community import Community, GeoPoint
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.patrols import wording
-from handlers.patrols.local_time import at_local, hhmm, local_day, parse_hhmm
-from handlers.patrols.wording import DAILY, WEEKDAYS
+from handlers.patrols.local_time import DAILY, WEEKDAYS, at_local, hhmm, local_day, parse_hhmm
 from handlers.services import accounts
 from storage.models import PatrolSeries, PatrolShift, PatrolSignup, User
 from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
 from storage.repositories import Repos
-
-__all__ = ["DAILY", "WEEKDAYS", "at_local", "hhmm", "local_day", "parse_hhmm"]
 
 GENERATE = "patrol_generate"
 REMIND = "patrol_remind"

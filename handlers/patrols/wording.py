@@ -11,11 +11,8 @@ from typing import Any
 
 from handlers.community import Community
 from handlers.messages import Text, Verbatim, When
-from handlers.patrols.local_time import hhmm, local_day
+from handlers.patrols.local_time import DAILY, WEEKDAYS, hhmm, local_day
 from storage.models import PatrolShift, User
-
-DAILY = "1234567"
-WEEKDAYS = "12345"
 
 
 def weekday_label(day: date) -> Text:
