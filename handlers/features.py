@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
+from handlers import broadcasts, notices, surveys, timebank
 from handlers.accounts import feature as accounts
+from handlers.attendance import feature as attendance
 from handlers.digest import feature as digest
+from handlers.patrols import feature as patrols
 from handlers.registry import Action, Command, Feature, Fire, OutboxKind, Registry
 from handlers.reports import feature as reports
 

@@ -32,13 +32,13 @@ from babel.messages.pofile import read_po
 
 from bot.i18n import MENU, Translator, catalog_paths, load_catalogs
 from handlers import broadcasts as broadcast_dialogue
+from handlers.attendance.rules import REASON_PATROL, REASON_PATROL_VOIDED
 from handlers.community import DEFAULT_CATEGORIES, LANGUAGES
 from handlers.features import REGISTRY
 from handlers.help import commands_by_role
 from handlers.reports.filing import FIELDS
 from handlers.reports.rules import REASON_REPORT_RESOLVED
 from handlers.services import broadcasts as broadcast_rules
-from handlers.services.attendance import REASON_PATROL, REASON_PATROL_VOIDED
 from handlers.services.surveys import REASON_SURVEY
 from handlers.services.timebank import (
     REASON_AWARD,
@@ -118,7 +118,7 @@ DYNAMIC_FAMILIES: dict[str, list[str]] = {
     "report.expected_": _string_args("reports/filing", "_wrong_input", 1),
     "help.command.": sorted({name for names in commands_by_role(REGISTRY).values() for name in names}),
     "tier.": ["bronze", "silver", "gold"],
-    # ISO weekdays (handlers/services/patrols.py).
+    # ISO weekdays (handlers/patrols/wording.py).
     "patrol.weekday.": [str(day) for day in range(1, 8)],
     # Broadcasts (handlers/services/broadcasts.py, handlers/broadcasts.py).
     "broadcast.kind_": list(broadcast_rules.KINDS),

@@ -13,7 +13,8 @@ from handlers.accounts.rules import COMMANDERS, GRID_WORKER
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Text, Verbatim
-from handlers.services import attendance, timebank
+from handlers.attendance import rules as attendance
+from handlers.services import timebank
 from storage import report_states as rs
 from storage.models import Report, User
 from storage.repositories import Repos

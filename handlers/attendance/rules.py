@@ -1,4 +1,4 @@
-"""Check-in, check-out, hours worked and no-shows of patrol shifts: the rules, without any platform.
+"""Check-in, check-out, hours worked and no-shows of patrol shifts: decisions and database work.
 
 A volunteer checks in and out with a shared location within the configured
 radius of the meeting point, or the shift's leader (or police) confirms it by
@@ -16,20 +16,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from handlers import choices, notify
-from handlers.accounts.rules import COMMANDERS
+from handlers.attendance import wording
 from handlers.community import Community, GeoPoint, haversine_m
 from handlers.errors import DomainError, PermissionDenied, StaleAction
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
+from handlers.patrols import rules as patrols
+from handlers.services.accounts import COMMANDERS
 from storage.attendance_repo import Attendance, PatrolStats, RosterLine
 from storage.ledger import InsufficientPoints
 from storage.models import PatrolShift, User
 from storage.repositories import Repos
 
-CLOSE = "patrol_close"
-# The conversation that waits for a location (handlers/attendance.py): ended when a leader confirms by hand.
+# Armed by the patrols feature with the shift's other schedules; settled here.
+CLOSE = patrols.CLOSE
+# The conversation that waits for a location (checkin.py): ended when a leader confirms by hand.
 FLOW_NAME = "attendance"
-ACTION = "att"
 
 REASON_PATROL = "points.reason.patrol"
 REASON_PATROL_VOIDED = "points.reason.patrol_voided"
@@ -44,15 +44,6 @@ CONFIRMED = "confirmed"
 
 # The longest police summary of a closed shift lists this many people per kind.
 SUMMARY_NAMES = 20
-
-
-async def arm_close(repos: Repos, shift: PatrolShift) -> None:
-    """Settle attendance when the shift ends: no-shows marked, forgotten check-outs closed and flagged."""
-    await repos.schedules.arm(CLOSE, str(shift.id), shift.ends_at)
-
-
-async def disarm_close(repos: Repos, shift_id: int) -> None:
-    await repos.schedules.cancel(CLOSE, str(shift_id))
 
 
 @dataclass(frozen=True)
@@ -108,10 +99,6 @@ def local_month(community: Community, now: datetime) -> tuple[str, datetime, dat
     start = datetime.combine(first, time(), tzinfo=community.tz).astimezone(UTC)
     end = datetime.combine(following, time(), tzinfo=community.tz).astimezone(UTC)
     return first.strftime("%Y-%m"), start, end
-
-
-def meeting_label(shift: PatrolShift) -> Verbatim:
-    return Verbatim(shift.meeting_label or shift.area)
 
 
 def distance_m(shift: PatrolShift, point: GeoPoint) -> int:
@@ -176,7 +163,7 @@ async def shift_to_check_out(repos: Repos, user: User) -> Attendance:
 def _refuse_check_in(community: Community, found: Attendance, now: datetime) -> None:
     """Raise the reason this sign-up cannot be checked in to now, if there is one (said to its volunteer)."""
     shift, signup = found.shift, found.signup
-    area = Verbatim(shift.area)
+    area = wording.area(shift)
     if signup.state != CONFIRMED:
         raise DomainError("attendance.not_signed_up", area=area)
     if shift.state != SCHEDULED:
@@ -184,22 +171,22 @@ def _refuse_check_in(community: Community, found: Attendance, now: datetime) -> 
     if signup.checked_out_at is not None:
         raise DomainError("attendance.already_checked_out", area=area)
     if signup.checked_in_at is not None:
-        raise DomainError("attendance.already_checked_in", area=area, at=When(signup.checked_in_at))
+        raise DomainError("attendance.already_checked_in", area=area, at=wording.at(signup.checked_in_at))
     if shift.closed_at is not None or now >= shift.ends_at:
-        raise DomainError("attendance.shift_ended", area=area, ended=When(shift.ends_at))
+        raise DomainError("attendance.shift_ended", area=area, ended=wording.at(shift.ends_at))
     if now < checkin_opens(community, shift):
         raise DomainError(
             "attendance.too_early",
             area=area,
-            starts=When(shift.starts_at),
-            opens=When(checkin_opens(community, shift)),
+            starts=wording.at(shift.starts_at),
+            opens=wording.at(checkin_opens(community, shift)),
         )
 
 
 def _refuse_check_out(found: Attendance) -> None:
     """Raise the reason this sign-up cannot be checked out of now, if there is one (said to its volunteer)."""
     shift, signup = found.shift, found.signup
-    area = Verbatim(shift.area)
+    area = wording.area(shift)
     if signup.state != CONFIRMED:
         raise DomainError("attendance.not_signed_up", area=area)
     if shift.state != SCHEDULED:
@@ -219,17 +206,17 @@ def _refuse_by_hand(
 ) -> None:
     """The same checks, said to the leader or officer confirming by hand."""
     shift, signup = found.shift, found.signup
-    who = Verbatim(name)
+    who = wording.name(name)
     if signup.state != CONFIRMED or shift.state != SCHEDULED or shift.closed_at is not None:
-        raise DomainError("attendance.hand_closed", name=who, area=Verbatim(shift.area))
+        raise DomainError("attendance.hand_closed", name=who, area=wording.area(shift))
     if direction == IN:
         if signup.checked_in_at is not None:
             raise DomainError("attendance.hand_already_in", name=who)
         if now >= shift.ends_at:
-            raise DomainError("attendance.hand_closed", name=who, area=Verbatim(shift.area))
+            raise DomainError("attendance.hand_closed", name=who, area=wording.area(shift))
         if now < checkin_opens(community, shift):
             raise DomainError(
-                "attendance.hand_too_early", name=who, opens=When(checkin_opens(community, shift))
+                "attendance.hand_too_early", name=who, opens=wording.at(checkin_opens(community, shift))
             )
         return
     if signup.checked_in_at is None:
@@ -327,58 +314,36 @@ def _reason_params(community: Community, shift: PatrolShift, minutes: int | None
 # --- the leader (or police) confirming by hand ----------------------------------------------
 
 
-def report_button(shift_id: int) -> tuple[tuple[Choice, ...], ...]:
-    """File a hazard report from the patrol (it is linked to the shift while checked in)."""
-    return ((Choice(Text("button.attendance_report"), action=choices.encode(ACTION, "rpt", shift_id)),),)
-
-
-def ask_button(direction: str, signup_id: int) -> tuple[tuple[Choice, ...], ...]:
-    label = "button.attendance_ask_in" if direction == IN else "button.attendance_ask_out"
-    return ((Choice(Text(label), action=choices.encode(ACTION, "ask", direction, signup_id)),),)
-
-
-def confirm_choice(direction: str, signup_id: int, name: str) -> Choice:
-    label = "button.attendance_confirm_in" if direction == IN else "button.attendance_confirm_out"
-    verb = "cin" if direction == IN else "cout"
-    return Choice(Text(label, {"name": Verbatim(name)}), action=choices.encode(ACTION, verb, signup_id))
-
-
-async def request_confirmation(
+async def to_confirm(
     repos: Repos, community: Community, user: User, direction: str, signup_id: int, now: datetime
-) -> str:
-    """Ask the shift's leader (or, without one, the police group) to confirm by hand; who was asked."""
+) -> tuple[Attendance, User | None]:
+    """Someone asks to be checked in or out by hand: their sign-up, and the leader to ask first, if any."""
     found = await _own(repos, user, signup_id)
     if direction == IN:
         _refuse_check_in(community, found, now)
     else:
         _refuse_check_out(found)
     shift = found.shift
-    key = "attendance.confirm_request_in" if direction == IN else "attendance.confirm_request_out"
-    reply = Reply(
-        Text(
-            key,
-            {
-                "name": Verbatim(user.display_name),
-                "area": Verbatim(shift.area),
-                "starts": When(shift.starts_at),
-            },
-        ),
-        ((confirm_choice(direction, signup_id, user.display_name),),),
-    )
+    leader = None
     if shift.leader_id is not None and shift.leader_id != user.id:
         leader = await repos.users.get(shift.leader_id)
-        if leader is not None and await notify.to_user(repos, community, leader, reply, now):
-            return "leader"
-    if not notify.police_chats(community):
-        raise DomainError("attendance.nobody_to_confirm")
-    await notify.to_police(repos, community, reply, now)
-    return "police"
+    return found, leader
+
+
+@dataclass(frozen=True)
+class ByHand:
+    """A check-in or check-out the leader or police confirmed: the volunteer is to be told."""
+
+    attendance: Attendance
+    volunteer: User
+    minutes: int = 0
+    points: int = 0
 
 
 async def confirm_by_hand(
     repos: Repos, community: Community, actor: User, direction: str, signup_id: int, now: datetime
-) -> tuple[Attendance, User, int, int]:
-    """The leader or police check someone in or out by hand: (sign-up, volunteer, minutes, points)."""
+) -> ByHand:
+    """The leader or police check someone in or out by hand."""
     found = await _reload(repos, signup_id)
     if not is_leader_or_police(actor, found.shift) or actor.id == found.signup.user_id:
         # Nobody confirms their own attendance: that is what the location is for.
@@ -393,34 +358,14 @@ async def confirm_by_hand(
             _refuse_by_hand(community, await _reload(repos, signup_id), volunteer.display_name, IN, now)
             raise StaleAction()
         await _end_waiting_flow(repos, volunteer.id)
-        told = Reply(
-            Text(
-                "attendance.checked_in_by_hand",
-                {"area": Verbatim(shift.area), "by": Verbatim(actor.display_name)},
-            ),
-            report_button(shift.id),
-        )
-        await notify.to_user(repos, community, volunteer, told, now)
-        return found, volunteer, 0, 0
+        return ByHand(found, volunteer)
     minutes = minutes_worked(shift, found.signup.checked_in_at or now, now)
     if not await repos.attendance.check_out(signup_id, now, MANUAL, minutes, False, now):
         _refuse_by_hand(community, await _reload(repos, signup_id), volunteer.display_name, OUT, now)
         raise StaleAction()
     points = await _credit(repos, community, found, minutes, actor.id, now)
     await _end_waiting_flow(repos, volunteer.id)
-    told = Reply(
-        Text(
-            "attendance.checked_out_by_hand",
-            {
-                "area": Verbatim(shift.area),
-                "by": Verbatim(actor.display_name),
-                "minutes": minutes,
-                "points": points,
-            },
-        )
-    )
-    await notify.to_user(repos, community, volunteer, told, now)
-    return found, volunteer, minutes, points
+    return ByHand(found, volunteer, minutes, points)
 
 
 async def _end_waiting_flow(repos: Repos, user_id: int) -> None:
@@ -434,19 +379,37 @@ async def _end_waiting_flow(repos: Repos, user_id: int) -> None:
 # --- closing a shift ------------------------------------------------------------------------
 
 
-async def close_shift(repos: Repos, community: Community, shift_id: int, now: datetime) -> bool:
-    """Settle attendance once the shift is over; False if there was nothing (more) to settle."""
+@dataclass(frozen=True)
+class AutoCheckout:
+    """A forgotten check-out closed at the shift's end: credited, flagged for review, the volunteer told."""
+
+    line: RosterLine
+    minutes: int
+    points: int
+    volunteer: User | None
+
+
+@dataclass(frozen=True)
+class Closed:
+    shift: PatrolShift
+    roster: list[RosterLine]
+    no_shows: list[int]
+    flagged: list[AutoCheckout]
+
+
+async def close_shift(repos: Repos, community: Community, shift_id: int, now: datetime) -> Closed | None:
+    """Settle attendance once the shift is over; None if there was nothing (more) to settle."""
     shift = await repos.patrols.shift(shift_id)
     if shift is None or shift.state != SCHEDULED or shift.closed_at is not None:
-        return False
+        return None
     if now < shift.ends_at:
         # Re-timed to end later since this was armed: settle at the new end.
-        await arm_close(repos, shift)
-        return False
+        await patrols.arm_close(repos, shift)
+        return None
     if not await repos.attendance.close(shift_id, now):
-        return False
+        return None
     roster = await repos.attendance.roster(shift_id)
-    flagged: list[tuple[RosterLine, int]] = []
+    flagged: list[AutoCheckout] = []
     for line in roster:
         signup = line.signup
         if signup.checked_in_at is None or signup.checked_out_at is not None:
@@ -454,80 +417,10 @@ async def close_shift(repos: Repos, community: Community, shift_id: int, now: da
         minutes = minutes_worked(shift, signup.checked_in_at, shift.ends_at)
         if not await repos.attendance.auto_check_out(signup.id, shift.ends_at, minutes, now):
             continue
-        found = Attendance(signup, shift)
-        points = await _credit(repos, community, found, minutes, None, now)
-        flagged.append((line, minutes))
-        volunteer = await repos.users.get(signup.user_id)
-        if volunteer is not None:
-            told = Text(
-                "attendance.auto_checked_out",
-                {
-                    "area": Verbatim(shift.area),
-                    "ended": When(shift.ends_at),
-                    "minutes": minutes,
-                    "points": points,
-                },
-            )
-            await notify.to_user(repos, community, volunteer, Reply(told), now)
+        points = await _credit(repos, community, Attendance(signup, shift), minutes, None, now)
+        flagged.append(AutoCheckout(line, minutes, points, await repos.users.get(signup.user_id)))
     no_shows = await repos.attendance.mark_no_shows(shift_id, now)
-    for user_id in no_shows:
-        await _announce_ban_if_reached(repos, community, user_id, now)
-    await _tell_police(repos, community, shift, roster, no_shows, flagged, now)
-    return True
-
-
-async def _announce_ban_if_reached(repos: Repos, community: Community, user_id: int, now: datetime) -> None:
-    # Imported when needed: the patrols service arms this module's closing job, so a
-    # module-level import would be circular.
-    from handlers.services import patrols
-
-    await patrols.announce_ban_if_reached(repos, community, user_id, now)
-
-
-async def _tell_police(
-    repos: Repos,
-    community: Community,
-    shift: PatrolShift,
-    roster: list[RosterLine],
-    no_shows: list[int],
-    flagged: list[tuple[RosterLine, int]],
-    now: datetime,
-) -> None:
-    attended = sum(1 for line in roster if line.signup.checked_in_at is not None)
-    names = {line.signup.user_id: line.display_name for line in roster}
-    lines = tuple(
-        Text("attendance.summary_no_show", {"name": Verbatim(names.get(user_id, "?"))})
-        for user_id in no_shows[:SUMMARY_NAMES]
-    ) + tuple(
-        Text("attendance.summary_flagged", {"name": Verbatim(line.display_name), "minutes": minutes})
-        for line, minutes in flagged[:SUMMARY_NAMES]
-    )
-    summary = Text(
-        "attendance.closed_summary",
-        {
-            "area": Verbatim(shift.area),
-            "starts": When(shift.starts_at),
-            "confirmed": len(roster),
-            "attended": attended,
-            "no_shows": len(no_shows),
-            "flagged": len(flagged),
-            "lines": Lines(lines),
-        },
-    )
-    buttons = tuple(
-        (
-            Choice(
-                Text("button.attendance_keep", {"name": Verbatim(line.display_name)}),
-                action=choices.encode(ACTION, "keep", line.signup.id),
-            ),
-            Choice(
-                Text("button.attendance_void", {"name": Verbatim(line.display_name)}),
-                action=choices.encode(ACTION, "void", line.signup.id),
-            ),
-        )
-        for line, _minutes in flagged[:SUMMARY_NAMES]
-    )
-    await notify.to_police(repos, community, Reply(summary, buttons), now)
+    return Closed(shift, roster, no_shows, flagged)
 
 
 # --- police reviewing forgotten check-outs ---------------------------------------------------
@@ -547,20 +440,14 @@ async def review_flagged(
         # One savepoint: the flag is cleared only together with the reversal it decides.
         async with repos.connection.begin_nested():
             if not await repos.attendance.review(signup_id, void, now):
-                raise DomainError("attendance.review_done", name=Verbatim(volunteer.display_name))
+                raise DomainError("attendance.review_done", name=wording.name(volunteer.display_name))
             entry = await repos.attendance.ledger_entry_id(checkout_source(signup_id)) if void else None
             if entry is not None:
                 await repos.ledger.reverse(
                     entry, REASON_PATROL_VOIDED, _reason_params(community, found.shift), actor.id, now
                 )
     except InsufficientPoints:
-        raise DomainError("attendance.void_spent", name=Verbatim(volunteer.display_name)) from None
-    if void:
-        told = Text(
-            "attendance.hours_voided",
-            {"area": Verbatim(found.shift.area), "date": local_date(community, found.shift.starts_at)},
-        )
-        await notify.to_user(repos, community, volunteer, Reply(told), now)
+        raise DomainError("attendance.void_spent", name=wording.name(volunteer.display_name)) from None
     return found, volunteer
 
 

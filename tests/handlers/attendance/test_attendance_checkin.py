@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from handlers.accounts import rules as accounts
+from handlers.attendance import closing
+from handlers.attendance import rules as service
 from handlers.messages import Incoming, Location
-from handlers.services import attendance as service
+from handlers.services import accounts
 from storage.attendance_repo import Attendance
 from storage.repositories import Repos
-from tests.handlers.patrol_fixtures import (
+from tests.handlers.attendance.patrol_fixtures import (
     add_shift,
     cancel_shift,
     ledger_entries_for,
@@ -284,7 +285,7 @@ async def test_a_forgotten_check_out_is_closed_at_the_end_flagged_and_credited_o
     await bot.restart()
     await bot.wait(timedelta(hours=1))
     again = await bot.repos_do(
-        lambda r: service.close_shift(r, bot.rt.community, patrol.shift, bot.clock.now())
+        lambda r: closing.close_shift(r, bot.rt.community, patrol.shift, bot.clock.now())
     )
     assert again is False
     assert len(bot.channel.to(POLICE_GROUP)) == 1

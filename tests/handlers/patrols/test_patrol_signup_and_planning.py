@@ -19,11 +19,12 @@ import sqlalchemy as sa
 from icalendar import Calendar
 
 from bot.i18n import Translator
-from handlers.accounts import rules as accounts
 from handlers.community import LANGUAGES, Patrols, PoliceGroups
 from handlers.errors import DomainError
 from handlers.messages import Incoming, Reply, Text, reply_from_json
-from handlers.services import patrols as rules
+from handlers.patrols import announce, rules
+from handlers.patrols.local_time import DAILY, at_local
+from handlers.services import accounts
 from storage import schema as t
 from storage.models import PatrolShift
 from storage.repositories import Repos
@@ -530,7 +531,7 @@ async def test_police_edit_and_cancel_a_shift_and_everyone_signed_up_is_told(bot
 
 
 async def test_stopping_a_series_cancels_its_future_shifts_and_tells_each_person_once(bot: Harness) -> None:
-    first = await plan(bot, local(date(2026, 5, 19), 6, 30), hours=1, weekdays=rules.DAILY, area="晨练巡逻")
+    first = await plan(bot, local(date(2026, 5, 19), 6, 30), hours=1, weekdays=DAILY, area="晨练巡逻")
     found = [s for s in await shifts(bot) if s.series_id == first.series_id]
     assert len(found) == 13  # 19 May to 31 May
     for shift in found[:3]:
@@ -577,19 +578,19 @@ async def test_two_no_shows_pause_sign_ups_until_police_lift_it(bot: Harness) ->
     # Moving the clock without firing schedules: the attendance side's closing job is not ours to run.
     bot.clock.set(local(date(2026, 5, 21), 9))
 
-    async def announce(repos: Repos) -> bool:
-        return await rules.announce_ban_if_reached(repos, community, wang, bot.clock.now())
+    async def announce_ban(repos: Repos) -> bool:
+        return await announce.ban_if_reached(repos, community, wang, bot.clock.now())
 
     async def banned(repos: Repos) -> bool:
         return await rules.ban_check(repos, community, wang, bot.clock.now())
 
     await mark_no_show(bot, first.id, "wang")
-    assert await bot.repos_do(announce) is False
+    assert await bot.repos_do(announce_ban) is False
     assert not await bot.repos_do(banned)
     await mark_no_show(bot, second.id, "wang")
     assert await bot.repos_do(banned)
     # The marking that reaches the limit announces it (the attendance side calls once per marking).
-    assert await bot.repos_do(announce) is True
+    assert await bot.repos_do(announce_ban) is True
     await bot.deliver()
     assert texts(bot, "wang") == ["patrol.notify.banned"]
     [card] = bot.channel.to(POLICE_GROUP)
@@ -755,9 +756,9 @@ def test_times_and_sizes_are_read_as_people_type_them() -> None:
 def test_local_times_use_the_offset_of_that_date() -> None:
     new_york = ZoneInfo("America/New_York")
     # Winter (UTC-5) and summer (UTC-4) on either side of the spring change.
-    assert rules.at_local(date(2026, 3, 7), time(19), new_york) == datetime(2026, 3, 8, 0, 0, tzinfo=UTC)
-    assert rules.at_local(date(2026, 3, 9), time(19), new_york) == datetime(2026, 3, 9, 23, 0, tzinfo=UTC)
-    assert rules.at_local(date(2026, 5, 20), time(19), SHANGHAI) == datetime(2026, 5, 20, 11, 0, tzinfo=UTC)
+    assert at_local(date(2026, 3, 7), time(19), new_york) == datetime(2026, 3, 8, 0, 0, tzinfo=UTC)
+    assert at_local(date(2026, 3, 9), time(19), new_york) == datetime(2026, 3, 9, 23, 0, tzinfo=UTC)
+    assert at_local(date(2026, 5, 20), time(19), SHANGHAI) == datetime(2026, 5, 20, 11, 0, tzinfo=UTC)
 
 
 # --- every message, rendered for real -------------------------------------------------------------
@@ -829,11 +830,11 @@ async def test_every_patrol_message_renders_completely_in_every_language(bot: Ha
     asking = community.model_copy(update={"patrols": Patrols(volunteer_approval=True)})
 
     async def side_effects(repos: Repos) -> None:
-        await rules.announce_ban_if_reached(repos, community, li, bot.clock.now(), newly=2)
+        await announce.ban_if_reached(repos, community, li, bot.clock.now(), newly=2)
         chen = await repos.users.get(chen_id)
         assert chen is not None
         await repos.users.update(chen.id, role=accounts.RESIDENT)
-        assert await rules.volunteer(repos, asking, replace(chen, role=accounts.RESIDENT), bot.clock.now())
+        assert await announce.volunteer(repos, asking, replace(chen, role=accounts.RESIDENT), bot.clock.now())
 
     await bot.repos_do(side_effects)
     await do(bot.press("police", f"v1:pat:unban:{li}"))

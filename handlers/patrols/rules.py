@@ -1,36 +1,34 @@
-"""Patrol shifts and series, volunteers, sign-up rules, the waiting list and reminders.
+"""Patrol shifts and series, volunteers, sign-up rules, the waiting list and the shift's schedules.
 
-Platform-free: every rule and permission check of patrols lives here, and the
-dialogues of handlers/patrols.py only turn buttons and typed answers into these
-calls. Times are stored in UTC; what people type and what a series repeats are
-wall-clock times in the community's time zone.
+Decisions and database work only: what to tell whom is the views' and
+announce.py's business, and the dialogues only turn buttons and typed answers
+into these calls. Times are stored in UTC; what people type and what a series
+repeats are wall-clock times in the community's time zone.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from icalendar import Alarm, Calendar, Event
-
-from handlers import choices, notify
-from handlers.accounts import rules as accounts
-from handlers.clock import Clock
 from handlers.community import Community, GeoPoint
 from handlers.errors import DomainError, PermissionDenied, StaleAction
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
-from handlers.services import attendance
-from storage.models import PatrolSeries, PatrolShift, PatrolSignup, Schedule, User
+from handlers.patrols import wording
+from handlers.patrols.local_time import DAILY, WEEKDAYS, at_local, hhmm, local_day, parse_hhmm
+from handlers.services import accounts
+from storage.models import PatrolSeries, PatrolShift, PatrolSignup, User
 from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
 from storage.repositories import Repos
 
 GENERATE = "patrol_generate"
 REMIND = "patrol_remind"
 UNDERSTAFFED = "patrol_understaffed"
+# Settling attendance at the shift's end (run by the attendance feature): armed here with the
+# shift's other schedules, so whatever moves or cancels a shift moves or cancels it too.
+CLOSE = "patrol_close"
 
 AREA_MAX_CHARS = 64
 MAX_VOLUNTEERS = 50
@@ -41,8 +39,6 @@ GENERATE_AT = time(0, 10)
 # Who may sign up without asking: staff, and residents who became volunteers.
 CAN_PATROL = frozenset({accounts.VOLUNTEER, *accounts.STAFF})
 
-DAILY = "1234567"
-WEEKDAYS = "12345"
 REPEATS = ("once", "daily", "weekly", "weekdays")
 
 _RANGE_SEP = r"\s*(?:-|–|—|−|~|至|到)\s*"
@@ -52,31 +48,6 @@ _DATE_RE = re.compile(
     r"^(?:(?P<year>\d{4})\s*[-/.年]\s*)?(?P<month>\d{1,2})\s*[-/.月]\s*(?P<day>\d{1,2})\s*[日号號]?$"
 )
 _RELATIVE_DAYS = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2, "後天": 2}
-
-
-# --- time in the community's zone ------------------------------------------------------
-
-
-def local_day(moment: datetime, tz: tzinfo) -> date:
-    return moment.astimezone(tz).date()
-
-
-def at_local(day: date, clock: time, tz: tzinfo) -> datetime:
-    """The UTC moment of a wall-clock time on a local date.
-
-    zoneinfo resolves the offset for that very date (DST included); a time that a
-    clock change skips lands just after the gap, one repeated lands on its first pass.
-    """
-    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
-
-
-def hhmm(value: time) -> str:
-    return value.strftime("%H:%M")
-
-
-def parse_hhmm(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(int(hours), int(minutes))
 
 
 # --- what people type --------------------------------------------------------------------
@@ -165,44 +136,6 @@ def weekdays_for(repeat: str, day: date) -> str | None:
     return None
 
 
-# --- how a shift is shown ----------------------------------------------------------------
-
-
-def weekday_label(day: date) -> Text:
-    return Text(f"patrol.weekday.{day.isoweekday()}")
-
-
-def repeat_label(weekdays: str | None) -> Text:
-    if weekdays is None:
-        return Text("patrol.repeat.once")
-    if weekdays == DAILY:
-        return Text("patrol.repeat.daily")
-    if weekdays == WEEKDAYS:
-        return Text("patrol.repeat.weekdays")
-    if len(weekdays) == 1:
-        return Text("patrol.repeat.weekly", {"weekday": Text(f"patrol.weekday.{weekdays}")})
-    # Only the four forms above are offered by /newpatrol; anything else was set up by hand.
-    return Text("patrol.repeat.custom", {"days": ",".join(weekdays)})
-
-
-def meeting_label(label: str | None, lat: float, lon: float) -> Text:
-    if label:
-        return Text("patrol.meeting_named", {"place": Verbatim(label)})
-    return Text("patrol.meeting_pin", {"lat": f"{lat:.5f}", "lon": f"{lon:.5f}"})
-
-
-def shift_params(community: Community, shift: PatrolShift) -> dict[str, Any]:
-    """What every message about a shift says: when (local weekday, start, end), where, meeting point."""
-    tz = community.tz
-    return {
-        "when": When(shift.starts_at),
-        "end": hhmm(shift.ends_at.astimezone(tz).time()),
-        "weekday": weekday_label(local_day(shift.starts_at, tz)),
-        "area": Verbatim(shift.area),
-        "meeting": meeting_label(shift.meeting_label, shift.meeting_lat, shift.meeting_lon),
-    }
-
-
 # --- permissions ---------------------------------------------------------------------------
 
 
@@ -210,7 +143,7 @@ def can_manage(user: User) -> bool:
     return user.role in accounts.COMMANDERS
 
 
-def _require_manager(user: User) -> None:
+def require_manager(user: User) -> None:
     if not can_manage(user):
         raise PermissionDenied()
 
@@ -243,7 +176,7 @@ class Created:
 
 async def create(repos: Repos, community: Community, actor: User, plan: Plan, now: datetime) -> Created:
     """Create a single shift, or a series and its shifts for the days ahead."""
-    _require_manager(actor)
+    require_manager(actor)
     area = plan.area.strip()[:AREA_MAX_CHARS]
     if not area:
         raise DomainError("patrol.new.need_area")
@@ -294,7 +227,7 @@ async def _add_shift(repos: Repos, community: Community, now: datetime, **values
     shift = await repos.patrols.add_shift(now, **values)
     if shift is not None:
         await arm_reminders(repos, community, shift, now)
-        await attendance.arm_close(repos, shift)
+        await arm_close(repos, shift)
     return shift
 
 
@@ -347,7 +280,7 @@ async def generate_all(repos: Repos, community: Community, now: datetime) -> int
     return total
 
 
-async def _arm_next_generation(repos: Repos, community: Community, now: datetime) -> None:
+async def arm_next_generation(repos: Repos, community: Community, now: datetime) -> None:
     tomorrow = local_day(now, community.tz) + timedelta(days=1)
     ref = tomorrow.isoformat()
     # Arming an existing row would make one that fired fire again; leave it alone.
@@ -358,16 +291,10 @@ async def _arm_next_generation(repos: Repos, community: Community, now: datetime
 async def on_start(repos: Repos, community: Community, now: datetime) -> None:
     """Catch up on generation (the bot may have been down) and arm tomorrow's run."""
     await generate_all(repos, community, now)
-    await _arm_next_generation(repos, community, now)
+    await arm_next_generation(repos, community, now)
 
 
-async def fire_generate(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
-    now = clock.now()
-    await generate_all(repos, community, now)
-    await _arm_next_generation(repos, community, now)
-
-
-# --- reminders -----------------------------------------------------------------------------
+# --- a shift's schedules -------------------------------------------------------------------
 
 
 def _reminder_ref(shift_id: int, hours: float) -> str:
@@ -391,45 +318,49 @@ async def arm_reminders(repos: Repos, community: Community, shift: PatrolShift, 
         await repos.schedules.cancel(UNDERSTAFFED, str(shift.id))
 
 
+async def arm_close(repos: Repos, shift: PatrolShift) -> None:
+    """Settle attendance when the shift ends: no-shows marked, forgotten check-outs closed and flagged."""
+    await repos.schedules.arm(CLOSE, str(shift.id), shift.ends_at)
+
+
 async def _disarm(repos: Repos, community: Community, shift_id: int) -> None:
     for hours in community.patrols.reminder_hours:
         await repos.schedules.cancel(REMIND, _reminder_ref(shift_id, hours))
     await repos.schedules.cancel(UNDERSTAFFED, str(shift_id))
-    await attendance.disarm_close(repos, shift_id)
+    await repos.schedules.cancel(CLOSE, str(shift_id))
 
 
-async def fire_reminder(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
-    now = clock.now()
-    shift_id, _, _hours = schedule.ref.partition(":")
-    shift = await repos.patrols.shift(int(shift_id))
+@dataclass(frozen=True)
+class Reminder:
+    """A reminder that is still due: whom to remind, and whom they should call instead of cancelling."""
+
+    shift: PatrolShift
+    people: list[User]
+    # Too late to cancel by button: the reminder says whom to tell instead.
+    late: bool
+    leader: User | None
+
+
+async def due_reminder(repos: Repos, community: Community, shift_id: int, now: datetime) -> Reminder | None:
+    shift = await repos.patrols.shift(shift_id)
     if shift is None or shift.state != SCHEDULED or shift.starts_at <= now:
-        return
-    # Once it is too late to cancel, the reminder says whom to tell instead.
+        return None
     late = shift.starts_at - now <= timedelta(hours=community.patrols.cancel_hours_before)
-    key = "patrol.reminder.soon" if late else "patrol.reminder.ahead"
     signups = await repos.patrols.signups(shift.id, (CONFIRMED,))
     people = await repos.users.many([s.user_id for s in signups])
-    contact = await _contact(repos, shift)
-    for signup in signups:
-        user = people.get(signup.user_id)
-        if user is not None:
-            text = Text(key, {**shift_params(community, shift), "contact": contact})
-            await notify.to_user(repos, community, user, Reply(text), now)
+    confirmed = [people[s.user_id] for s in signups if s.user_id in people]
+    return Reminder(shift, confirmed, late, await leader_of(repos, shift))
 
 
-async def fire_understaffed(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
-    now = clock.now()
-    shift = await repos.patrols.shift(int(schedule.ref))
+async def understaffed(repos: Repos, shift_id: int, now: datetime) -> tuple[PatrolShift, int] | None:
+    """The shift and its places taken, if it is still ahead with fewer people than its minimum."""
+    shift = await repos.patrols.shift(shift_id)
     if shift is None or shift.state != SCHEDULED or shift.starts_at <= now:
-        return
+        return None
     taken = (await repos.patrols.taken([shift.id])).get(shift.id, 0)
     if taken >= shift.min_volunteers:
-        return
-    text = Text(
-        "patrol.police.understaffed",
-        {**shift_params(community, shift), "taken": taken, "min": shift.min_volunteers},
-    )
-    await notify.to_police(repos, community, Reply(text), now)
+        return None
+    return shift, taken
 
 
 # --- signing up ----------------------------------------------------------------------------
@@ -462,12 +393,8 @@ async def _open_shift(repos: Repos, shift_id: int, now: datetime) -> PatrolShift
     return shift
 
 
-async def _contact(repos: Repos, shift: PatrolShift) -> Text:
-    """Whom to tell about a change of plan at short notice: the leader, or the community police."""
-    leader = await repos.users.get(shift.leader_id) if shift.leader_id else None
-    if leader is None:
-        return Text("patrol.contact_police")
-    return Text("patrol.contact_leader", {"name": Verbatim(leader.display_name)})
+async def leader_of(repos: Repos, shift: PatrolShift) -> User | None:
+    return await repos.users.get(shift.leader_id) if shift.leader_id else None
 
 
 async def no_show_count(repos: Repos, user: User) -> int:
@@ -503,7 +430,7 @@ async def join(
         raise DomainError("patrol.banned", count=strikes)
     clash = await repos.patrols.overlapping(user.id, shift.starts_at, shift.ends_at, shift.id)
     if clash is not None:
-        raise DomainError("patrol.overlap", **shift_params(community, clash))
+        raise DomainError("patrol.overlap", **wording.shift_params(community, clash))
     # The shift row is locked, so nobody else counts (or takes) a place until we commit.
     taken = (await repos.patrols.taken([shift.id])).get(shift.id, 0)
     if taken < shift.max_volunteers:
@@ -515,13 +442,17 @@ async def join(
     return Joined(shift, signup, await repos.patrols.waiting_position(signup))
 
 
-async def leave(
-    repos: Repos, community: Community, user: User, shift_id: int, now: datetime
-) -> tuple[PatrolShift, str]:
-    """Withdraw a sign-up; a freed place goes to the first suitable person on the waiting list.
+@dataclass(frozen=True)
+class Left:
+    shift: PatrolShift
+    # What the sign-up was: confirmed or waiting.
+    was: str
+    # Who got the freed place from the waiting list (to be told).
+    promoted: list[User]
 
-    Returns the shift and what the sign-up was (confirmed or waiting).
-    """
+
+async def leave(repos: Repos, community: Community, user: User, shift_id: int, now: datetime) -> Left:
+    """Withdraw a sign-up; a freed place goes to the first suitable person on the waiting list."""
     shift = await _open_shift(repos, shift_id, now)
     signup = await repos.patrols.signup(shift.id, user.id)
     if signup is None or signup.state == CANCELLED:
@@ -529,24 +460,25 @@ async def leave(
     if signup.state == WAITING:
         # Leaving the waiting list frees nobody's plans: allowed until the start.
         await repos.patrols.move_signup(signup.id, WAITING, CANCELLED, now)
-        return shift, WAITING
+        return Left(shift, WAITING, [])
     hours = community.patrols.cancel_hours_before
     if shift.starts_at - now < timedelta(hours=hours):
-        raise DomainError("patrol.cancel_too_late", hours=hours, contact=await _contact(repos, shift))
+        raise DomainError(
+            "patrol.cancel_too_late", hours=hours, contact=wording.contact(await leader_of(repos, shift))
+        )
     await repos.patrols.move_signup(signup.id, CONFIRMED, CANCELLED, now)
-    await promote(repos, community, shift, now)
-    return shift, CONFIRMED
+    return Left(shift, CONFIRMED, await promote(repos, community, shift, now))
 
 
-async def promote(repos: Repos, community: Community, shift: PatrolShift, now: datetime) -> list[int]:
-    """Fill free places from the waiting list, first come first served; the promoted are told.
+async def promote(repos: Repos, community: Community, shift: PatrolShift, now: datetime) -> list[User]:
+    """Fill free places from the waiting list, first come first served; who was promoted (to be told).
 
     Someone who meanwhile holds an overlapping shift, or is banned, keeps waiting.
     """
     free = shift.max_volunteers - (await repos.patrols.taken([shift.id])).get(shift.id, 0)
     promoted: list[int] = []
     if free <= 0:
-        return promoted
+        return []
     for signup in await repos.patrols.signups(shift.id, (WAITING,)):
         if len(promoted) >= free:
             break
@@ -557,11 +489,7 @@ async def promote(repos: Repos, community: Community, shift: PatrolShift, now: d
         if await repos.patrols.move_signup(signup.id, WAITING, CONFIRMED, now):
             promoted.append(signup.user_id)
     people = await repos.users.many(promoted) if promoted else {}
-    for user_id in promoted:
-        if user_id in people:
-            text = Text("patrol.notify.promoted", shift_params(community, shift))
-            await notify.to_user(repos, community, people[user_id], Reply(text), now)
-    return promoted
+    return [people[user_id] for user_id in promoted if user_id in people]
 
 
 # --- what people see ----------------------------------------------------------------------
@@ -604,34 +532,6 @@ async def my_shifts(repos: Repos, user: User, now: datetime) -> list[Listed]:
     return listed
 
 
-def calendar(community: Community, shifts: Sequence[PatrolShift], now: datetime) -> bytes:
-    """An iCalendar file of these shifts, each with a reminder an hour before.
-
-    UIDs are stable per shift, so importing a newer file updates events instead of doubling them.
-    """
-    cal = Calendar()
-    cal.add("prodid", "-//Shouwang//patrols//")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", community.name)
-    for shift in shifts:
-        summary = f"{community.name} · {shift.area}"
-        event = Event()
-        event.add("uid", f"patrol-{shift.id}@shouwang")
-        event.add("dtstamp", now)
-        event.add("dtstart", shift.starts_at)
-        event.add("dtend", shift.ends_at)
-        event.add("summary", summary)
-        event.add("location", shift.meeting_label or f"{shift.meeting_lat:.5f}, {shift.meeting_lon:.5f}")
-        event.add("geo", (shift.meeting_lat, shift.meeting_lon))
-        alarm = Alarm()
-        alarm.add("action", "DISPLAY")
-        alarm.add("description", summary)
-        alarm.add("trigger", timedelta(hours=-1))
-        event.add_component(alarm)
-        cal.add_component(event)
-    return cal.to_ical()
-
-
 async def roster(repos: Repos, shift: PatrolShift) -> tuple[list[User], list[User]]:
     """Who holds a place, and who waits (in order)."""
     signups = await repos.patrols.signups(shift.id)
@@ -641,41 +541,54 @@ async def roster(repos: Repos, shift: PatrolShift) -> tuple[list[User], list[Use
     return confirmed, waiting
 
 
+@dataclass(frozen=True)
+class Managed:
+    """A shift as police see it: who is on it and who waits, its series and its leader."""
+
+    shift: PatrolShift
+    confirmed: list[User]
+    waiting: list[User]
+    series: PatrolSeries | None
+    leader: User | None
+
+
+async def manage(repos: Repos, actor: User, shift_id: int, now: datetime) -> Managed:
+    shift = await managed_shift(repos, actor, shift_id, now)
+    confirmed, waiting = await roster(repos, shift)
+    series = await repos.patrols.series(shift.series_id) if shift.series_id else None
+    return Managed(shift, confirmed, waiting, series, await leader_of(repos, shift))
+
+
 # --- police: editing, cancelling, stopping --------------------------------------------------
 
 
-async def _tell_everyone(
-    repos: Repos,
-    community: Community,
-    shift: PatrolShift,
-    text: Text,
-    now: datetime,
-    *,
-    actor: User,
-    skip: Sequence[int] = (),
-) -> int:
-    """Tell everyone signed up (and the leader) about a change; returns how many were told."""
+async def people_on(repos: Repos, shift: PatrolShift, *, skip: tuple[int, ...] = ()) -> list[User]:
+    """Everyone signed up (in sign-up order) and the leader: who hears about a change."""
     recipients = [s.user_id for s in await repos.patrols.signups(shift.id)]
     if shift.leader_id is not None and shift.leader_id not in recipients:
         recipients.append(shift.leader_id)
-    recipients = [uid for uid in recipients if uid not in skip and uid != actor.id]
+    recipients = [uid for uid in recipients if uid not in skip]
     people = await repos.users.many(recipients) if recipients else {}
-    told = 0
-    for user_id in recipients:
-        if user_id in people and await notify.to_user(repos, community, people[user_id], Reply(text), now):
-            told += 1
-    return told
+    return [people[uid] for uid in recipients if uid in people]
 
 
 async def managed_shift(repos: Repos, actor: User, shift_id: int, now: datetime) -> PatrolShift:
-    _require_manager(actor)
+    require_manager(actor)
     return await _open_shift(repos, shift_id, now)
+
+
+@dataclass(frozen=True)
+class Retimed:
+    old: PatrolShift
+    shift: PatrolShift
+    # Everyone to tell (not the officer who made the change).
+    people: list[User]
 
 
 async def retime(
     repos: Repos, community: Community, actor: User, shift_id: int, start: time, end: time, now: datetime
-) -> PatrolShift | None:
-    """Move a shift to new hours on its day; everyone signed up is told. None if nothing changed."""
+) -> Retimed | None:
+    """Move a shift to new hours on its day. None if nothing changed."""
     shift = await managed_shift(repos, actor, shift_id, now)
     tz = community.tz
     day = local_day(shift.starts_at, tz)
@@ -693,17 +606,17 @@ async def retime(
     old = shift
     shift = await repos.patrols.update_shift(shift.id, now, starts_at=starts_at, ends_at=ends_at)
     await arm_reminders(repos, community, shift, now)
-    await attendance.arm_close(repos, shift)
-    text = Text(
-        "patrol.notify.retimed",
-        {
-            **shift_params(community, shift),
-            "old": When(old.starts_at),
-            "old_end": hhmm(old.ends_at.astimezone(tz).time()),
-        },
-    )
-    await _tell_everyone(repos, community, shift, text, now, actor=actor)
-    return shift
+    await arm_close(repos, shift)
+    return Retimed(old, shift, await people_on(repos, shift, skip=(actor.id,)))
+
+
+@dataclass(frozen=True)
+class Resized:
+    shift: PatrolShift
+    # Given a place from the waiting list (told so, and not told again about the change).
+    promoted: list[User]
+    # Everyone else to tell (not the officer who made the change).
+    people: list[User]
 
 
 async def resize(
@@ -714,7 +627,7 @@ async def resize(
     low: int | None,
     high: int,
     now: datetime,
-) -> tuple[PatrolShift, list[int]]:
+) -> Resized:
     """Change the places (and, if given, the minimum); more places are filled from the waiting list."""
     shift = await managed_shift(repos, actor, shift_id, now)
     low = min(shift.min_volunteers, high) if low is None else low
@@ -724,12 +637,8 @@ async def resize(
         raise DomainError("patrol.edit.below_taken", taken=taken)
     shift = await repos.patrols.update_shift(shift.id, now, min_volunteers=low, max_volunteers=high)
     promoted = await promote(repos, community, shift, now)
-    text = Text(
-        "patrol.notify.resized",
-        {**shift_params(community, shift), "min": shift.min_volunteers, "max": shift.max_volunteers},
-    )
-    await _tell_everyone(repos, community, shift, text, now, actor=actor, skip=promoted)
-    return shift, promoted
+    skip = (actor.id, *(user.id for user in promoted))
+    return Resized(shift, promoted, await people_on(repos, shift, skip=skip))
 
 
 async def _cancel(repos: Repos, community: Community, shift: PatrolShift, now: datetime) -> list[int]:
@@ -745,20 +654,38 @@ async def _cancel(repos: Repos, community: Community, shift: PatrolShift, now: d
 
 async def cancel_shift(
     repos: Repos, community: Community, actor: User, shift_id: int, now: datetime
-) -> tuple[PatrolShift, int]:
-    """Cancel a shift that has not started; everyone signed up is told. Returns it and how many were told."""
+) -> tuple[PatrolShift, list[User]]:
+    """Cancel a shift that has not started: it and everyone to tell (not the officer cancelling it)."""
     shift = await managed_shift(repos, actor, shift_id, now)
-    text = Text("patrol.notify.cancelled", shift_params(community, shift))
-    told = await _tell_everyone(repos, community, shift, text, now, actor=actor)
+    people = await people_on(repos, shift, skip=(actor.id,))
     await _cancel(repos, community, shift, now)
-    return shift, told
+    return shift, people
+
+
+async def series_to_stop(repos: Repos, actor: User, series_id: int) -> PatrolSeries:
+    """The series police are about to stop, if it still runs."""
+    require_manager(actor)
+    series = await repos.patrols.series(series_id)
+    if series is None:
+        raise StaleAction()
+    if not series.active:
+        raise DomainError("patrol.series_already_stopped")
+    return series
+
+
+@dataclass(frozen=True)
+class Stopped:
+    series: PatrolSeries
+    cancelled: int
+    # Each person to tell (not the officer), with every shift of theirs that was cancelled.
+    affected: list[tuple[User, list[PatrolShift]]]
 
 
 async def stop_series(
     repos: Repos, community: Community, actor: User, series_id: int, now: datetime
-) -> tuple[PatrolSeries, int]:
-    """Stop a series and cancel its shifts yet to start; each person is told once, with every shift."""
-    _require_manager(actor)
+) -> Stopped:
+    """Stop a series and cancel its shifts yet to start."""
+    require_manager(actor)
     series = await repos.patrols.series(series_id)
     if series is None:
         raise StaleAction()
@@ -773,52 +700,43 @@ async def stop_series(
             affected.setdefault(user_id, []).append(locked)
         cancelled += 1
     people = await repos.users.many(list(affected)) if affected else {}
-    for user_id, shifts in affected.items():
-        if user_id == actor.id or user_id not in people:
-            continue
-        lines = Lines(tuple(Text("patrol.notify.series_line", shift_params(community, s)) for s in shifts))
-        text = Text("patrol.notify.series_stopped", {"area": Verbatim(series.area), "lines": lines})
-        await notify.to_user(repos, community, people[user_id], Reply(text), now)
-    return series, cancelled
+    told = [
+        (people[user_id], shifts)
+        for user_id, shifts in affected.items()
+        if user_id != actor.id and user_id in people
+    ]
+    return Stopped(series, cancelled, told)
 
 
 # --- no-shows and bans ----------------------------------------------------------------------
 
 
-def lift_ban_choice(user_id: int) -> Choice:
-    return Choice(Text("patrol.button.lift_ban"), action=choices.encode("pat", "unban", user_id))
+async def ban_reached(
+    repos: Repos, community: Community, user_id: int, newly: int = 1
+) -> tuple[User, int] | None:
+    """After marking `newly` no-shows of this person: the person and their count, if that reached the ban.
 
-
-async def announce_ban_if_reached(
-    repos: Repos, community: Community, user_id: int, now: datetime, newly: int = 1
-) -> bool:
-    """Call after marking `newly` no-shows of this person: if that reached the ban, tell them and the police.
-
-    True if the ban was announced. Told once: only the marking that crosses the line announces.
+    Only the marking that crosses the line gets an answer, so the ban is announced once.
     """
     user = await repos.users.get(user_id)
     if user is None:
-        return False
+        return None
     count = await no_show_count(repos, user)
     limit = community.patrols.no_show_ban_after
     if not count - newly < limit <= count:
-        return False
-    await notify.to_user(repos, community, user, Reply(Text("patrol.notify.banned", {"count": count})), now)
-    card = Text("patrol.police.banned", {"name": Verbatim(user.display_name), "count": count})
-    await notify.to_police(repos, community, Reply(card, ((lift_ban_choice(user.id),),)), now)
-    return True
+        return None
+    return user, count
 
 
 async def lift_ban(repos: Repos, community: Community, actor: User, user_id: int, now: datetime) -> User:
-    """Police forgive someone's no-shows so far; they may sign up again and are told so."""
-    _require_manager(actor)
+    """Police forgive someone's no-shows so far; they may sign up again (to be told so)."""
+    require_manager(actor)
     user = await repos.users.get(user_id)
     if user is None:
         raise StaleAction()
     if not await ban_check(repos, community, user_id, now):
-        raise DomainError("patrol.not_banned", name=Verbatim(user.display_name))
+        raise DomainError("patrol.not_banned", name=wording.name(user))
     await repos.users.update(user_id, no_shows_forgiven_at=now)
-    await notify.to_user(repos, community, user, Reply(Text("patrol.notify.unbanned")), now)
     return user
 
 
@@ -834,7 +752,7 @@ class VolunteerDesk:
 async def volunteer_desk(repos: Repos, community: Community, actor: User, shown: int) -> VolunteerDesk:
     """The oldest `shown` undecided requests and the `shown` people with most no-shows who may not
     sign up: what police would otherwise only see as buttons in a police group chat."""
-    _require_manager(actor)
+    require_manager(actor)
     requests, total = await repos.patrols.pending_volunteers(shown)
     banned = await repos.patrols.banned(community.patrols.no_show_ban_after, shown)
     people = await repos.users.many([r.user_id for r in requests] + [user_id for user_id, _ in banned])
@@ -847,48 +765,38 @@ async def volunteer_desk(repos: Repos, community: Community, actor: User, shown:
 
 # --- becoming a volunteer -------------------------------------------------------------------
 
+# What asking to volunteer came to.
+ALREADY = "already"
+STAFF = "staff"
+WELCOME = "welcome"
+PENDING = "pending"
+# Asked now: police are to be asked to approve.
+REQUESTED = "requested"
+
 
 async def volunteer(repos: Repos, community: Community, user: User, now: datetime) -> str:
-    """A resident becomes a volunteer, or asks police to approve it. Returns the key of the outcome."""
+    """A resident becomes a volunteer, or asks police to approve it. Returns the outcome."""
     if user.role == accounts.VOLUNTEER:
-        return "patrol.volunteer.already"
+        return ALREADY
     if user.role in accounts.STAFF:
-        return "patrol.volunteer.staff"
+        return STAFF
     if not community.patrols.volunteer_approval:
         await repos.users.update(user.id, role=accounts.VOLUNTEER)
-        return "patrol.volunteer.welcome"
+        return WELCOME
     if not await repos.patrols.request_volunteer(user.id, now):
-        return "patrol.volunteer.pending"
-    grid = community.grid(user.grid_key) if user.grid_key else None
-    card = Text(
-        "patrol.police.volunteer_request",
-        {
-            "name": Verbatim(user.display_name),
-            "building": Verbatim(user.building or "-"),
-            "grid": Verbatim(grid.name) if grid else Text("patrol.no_grid"),
-        },
-    )
-    row = (
-        Choice(Text("patrol.button.approve"), action=choices.encode("pat", "vok", user.id)),
-        Choice(Text("patrol.button.reject"), action=choices.encode("pat", "vno", user.id)),
-    )
-    await notify.to_police(repos, community, Reply(card, (row,)), now)
-    return "patrol.volunteer.requested"
+        return PENDING
+    return REQUESTED
 
 
-async def decide_volunteer(
-    repos: Repos, community: Community, actor: User, user_id: int, approved: bool, now: datetime
-) -> User:
-    """Police approve or reject a request to volunteer; the person is told."""
-    _require_manager(actor)
+async def decide_volunteer(repos: Repos, actor: User, user_id: int, approved: bool, now: datetime) -> User:
+    """Police approve or reject a request to volunteer; the person (to be told)."""
+    require_manager(actor)
     user = await repos.users.get(user_id)
     if user is None or await repos.patrols.volunteer_request(user_id) is None:
         raise StaleAction()
     if not await repos.patrols.decide_volunteer(user_id, approved, actor.id, now):
-        raise DomainError("patrol.volunteer.decided_already", name=Verbatim(user.display_name))
+        raise DomainError("patrol.volunteer.decided_already", name=wording.name(user))
     # Someone made staff meanwhile keeps the more trusted role.
     if approved and user.role == accounts.RESIDENT:
         await repos.users.update(user_id, role=accounts.VOLUNTEER)
-    key = "patrol.volunteer.approved" if approved else "patrol.volunteer.rejected"
-    await notify.to_user(repos, community, user, Reply(Text(key)), now)
     return user

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from handlers.services import attendance
+from handlers.patrols import rules as patrols
 from storage import schema as t
 from storage.repositories import Repos
 from tests.harness import Harness
@@ -60,7 +60,7 @@ async def add_shift(
         )
         assert shift is not None
         if arm_close and state == "scheduled":
-            await attendance.arm_close(repos, shift)
+            await patrols.arm_close(repos, shift)
         return shift.id
 
     return int(await h.repos_do(insert))
