@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
+from handlers import attendance, broadcasts, notices, patrols, surveys
 from handlers.registry import Action, Command, Feature, Fire, OutboxKind
+from handlers.timebank import feature as timebank
 
 FEATURES: tuple[Feature, ...] = (
     patrols.FEATURE,

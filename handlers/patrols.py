@@ -18,8 +18,8 @@ from handlers.messages import Choice, Document, Lines, Reply, Text, Verbatim, Wh
 from handlers.registry import Feature
 from handlers.services import accounts
 from handlers.services import patrols as rules
-from handlers.services import timebank as bank
 from handlers.services.patrols import Listed, shift_params
+from handlers.timebank import views as bank
 from storage.models import PatrolShift, User
 from storage.patrol_repo import CONFIRMED, WAITING
 

@@ -39,7 +39,7 @@ from handlers.services import broadcasts as broadcast_rules
 from handlers.services.attendance import REASON_PATROL, REASON_PATROL_VOIDED
 from handlers.services.reports import REASON_REPORT_RESOLVED
 from handlers.services.surveys import REASON_SURVEY
-from handlers.services.timebank import (
+from handlers.timebank.rules import (
     REASON_AWARD,
     REASON_AWARD_REVOKED,
     REASON_REDEMPTION_NO_STOCK,

@@ -10,8 +10,9 @@ from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
 from handlers.messages import Choice, Reply, Text, Verbatim
 from handlers.report_views import ack_deadline, card, category_label, state_label, ticket_label
-from handlers.services import attendance, timebank
+from handlers.services import attendance
 from handlers.services.accounts import COMMANDERS, GRID_WORKER
+from handlers.timebank import rules as timebank
 from storage import report_states as rs
 from storage.models import Report, User
 from storage.repositories import Repos

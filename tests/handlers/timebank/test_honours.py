@@ -10,9 +10,9 @@ import pytest
 
 from handlers.community import Community, PoliceGroups
 from handlers.services import accounts
-from handlers.services import timebank as bank
+from handlers.timebank import rules as bank
 from tests import harness as driver
-from tests.handlers.timebank_support import RESIDENT_GROUP, give_points, patrolled
+from tests.handlers.timebank.timebank_support import RESIDENT_GROUP, give_points, patrolled
 from tests.harness import POLICE_GROUP, Harness
 
 # 2026-06-01 09:00 in Shanghai: when May's honours are due (honours_time 09:00).

@@ -10,7 +10,7 @@ import pytest
 
 from handlers.messages import Incoming
 from handlers.services import accounts
-from tests.handlers.timebank_support import at_once, verified
+from tests.handlers.timebank.timebank_support import at_once, verified
 from tests.harness import CHANNEL, Harness
 
 
