@@ -40,7 +40,7 @@ from handlers.reports.filing import FIELDS
 from handlers.reports.rules import REASON_REPORT_RESOLVED
 from handlers.services import broadcasts as broadcast_rules
 from handlers.services.surveys import REASON_SURVEY
-from handlers.services.timebank import (
+from handlers.timebank.rules import (
     REASON_AWARD,
     REASON_AWARD_REVOKED,
     REASON_REDEMPTION_NO_STOCK,

@@ -12,7 +12,7 @@ from handlers.messages import Choice, Document, Lines, Reply, Text, Verbatim, Wh
 from handlers.patrols import calendar, rules
 from handlers.patrols.local_time import hhmm
 from handlers.patrols.wording import contact, meeting_label, repeat_label, shift_params, weekday_label
-from handlers.services import timebank as bank
+from handlers.timebank import views as bank
 from storage.models import PatrolSeries, PatrolShift, User
 from storage.patrol_repo import CONFIRMED, WAITING
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from handlers.accounts.rules import COMMANDERS, GRID_WORKER
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
-from handlers.messages import Text, Verbatim
 from handlers.attendance import rules as attendance
-from handlers.services import timebank
+from handlers.messages import Text, Verbatim
+from handlers.timebank import rules as timebank
 from storage import report_states as rs
 from storage.models import Report, User
 from storage.repositories import Repos

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from handlers.accounts import rules as accounts
 from handlers.community import Community, PoliceGroups
-from handlers.services import timebank as bank
+from handlers.services import accounts
+from handlers.timebank import rules as bank
 from tests import harness as driver
-from tests.handlers.timebank_support import RESIDENT_GROUP, give_points, patrolled
+from tests.handlers.timebank.timebank_support import RESIDENT_GROUP, give_points, patrolled
 from tests.harness import POLICE_GROUP, Harness
 
 # 2026-06-01 09:00 in Shanghai: when May's honours are due (honours_time 09:00).

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from handlers.accounts import rules as accounts
 from handlers.community import Reward
-from handlers.services.timebank import PICKUP_ALPHABET, PICKUP_CODE_LENGTH
+from handlers.services import accounts
+from handlers.timebank.rules import PICKUP_ALPHABET, PICKUP_CODE_LENGTH
 from storage.models import Redemption
 from storage.repositories import Repos
 from tests import harness as driver
-from tests.handlers.timebank_support import at_once, give_points, verified
+from tests.handlers.timebank.timebank_support import at_once, give_points, verified
 from tests.harness import POLICE_GROUP, Harness
 
 

@@ -1,5 +1,5 @@
 """Random sequences of awards, revocations, redemptions and decisions, with double clicks and presses at
-once, through the time bank's service layer: the books always balance and nothing is counted twice."""
+once, through the time bank's rules: the books always balance and nothing is counted twice."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handlers.accounts import rules as accounts
 from handlers.community import Community, PoliceGroups, Reward
 from handlers.errors import DomainError
-from handlers.services import timebank as bank
+from handlers.services import accounts
+from handlers.timebank import rules as bank
 from storage import schema as t
 from storage.db import Database
 from storage.models import User

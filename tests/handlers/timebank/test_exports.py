@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from handlers.accounts import rules as accounts
 from handlers.messages import Document
-from handlers.services import timebank as bank
-from tests.handlers.timebank_support import give_points, patrolled
+from handlers.services import accounts
+from handlers.timebank import csv_export
+from handlers.timebank import rules as bank
+from tests.handlers.timebank.timebank_support import give_points, patrolled
 from tests.harness import Harness
 
 
@@ -59,7 +60,7 @@ async def test_the_ledger_of_a_typed_range_as_csv(bot: Harness) -> None:
     doc = document(bot)
     assert doc.filename == "ledger-2026-05.csv"
     rows = read(doc)
-    assert list(rows[0]) == list(bank.LEDGER_COLUMNS)
+    assert list(rows[0]) == list(csv_export.LEDGER_COLUMNS)
     assert bot.last.replies[0].text.params["rows"] == len(rows) == 4
 
     first = rows[0]
@@ -109,7 +110,7 @@ async def test_patrol_hours_of_last_month_as_csv(bot: Harness) -> None:
     doc = document(bot)
     assert doc.filename == "patrol-hours-2026-04.csv"
     rows = read(doc)
-    assert list(rows[0]) == list(bank.PATROL_COLUMNS)
+    assert list(rows[0]) == list(csv_export.PATROL_COLUMNS)
     wang = rows[0]
     assert (wang["shift_date"], wang["starts"], wang["ends"], wang["area"]) == (
         "2026-04-30",

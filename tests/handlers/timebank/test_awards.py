@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from handlers.accounts import rules as accounts
 from handlers.messages import Incoming
-from tests.handlers.timebank_support import at_once, verified
+from handlers.services import accounts
+from tests.handlers.timebank.timebank_support import at_once, verified
 from tests.harness import CHANNEL, Harness
 
 

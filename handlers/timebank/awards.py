@@ -6,13 +6,12 @@ import re
 import secrets
 import unicodedata
 
-from handlers import choices, conversation
+from handlers import choices, conversation, notify
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
-from handlers.messages import Choice, Text, Verbatim
-from handlers.reports import rules as reports
-from handlers.services import timebank as bank
+from handlers.services import reports
+from handlers.timebank import rules, views
 
 # Buttons offered when a typed name matches several people.
 PEOPLE_SHOWN = 8
@@ -27,12 +26,12 @@ def _pressed(ctx: Ctx, verb: str) -> str | None:
     return None
 
 
-def _name(ctx: Ctx) -> Verbatim:
-    return Verbatim(str(ctx.data.get("name", "")))
+def _name(ctx: Ctx) -> str:
+    return str(ctx.data.get("name", ""))
 
 
 async def start(ctx: Ctx) -> None:
-    bank.require_commander(ctx.user)
+    rules.require_commander(ctx.user)
     await conversation.begin(ctx, AWARD, "person")
 
 
@@ -42,7 +41,7 @@ async def ask_person(ctx: Ctx) -> None:
 
 async def _choose(ctx: Ctx, person_id: int) -> str | None:
     try:
-        person = await bank.awardable_person(ctx.repos, ctx.user, person_id)
+        person = await rules.awardable_person(ctx.repos, ctx.user, person_id)
     except DomainError as refused:
         ctx.say(refused.key, **refused.params)
         return "person"
@@ -63,30 +62,25 @@ async def handle_person(ctx: Ctx) -> str | None:
     if _TICKET_RE.match(text):
         report = await reports.find_by_ticket(ctx.repos, text)
         if report is None:
-            ctx.say("review.no_such_ticket", text=Verbatim(text[:20]))
+            ctx.response.replies.append(views.no_such_ticket(text[:20]))
             return "person"
         return await _choose(ctx, report.reporter_id)
-    people, more = await bank.find_people(ctx.repos, ctx.user, text[:64], PEOPLE_SHOWN)
+    people, more = await rules.find_people(ctx.repos, ctx.user, text[:64], PEOPLE_SHOWN)
     if not people:
-        ctx.say("award.nobody_found", text=Verbatim(text[:64]))
+        ctx.response.replies.append(views.nobody_found(text[:64]))
         return "person"
-    rows = tuple(
-        (Choice(bank.person_label(ctx.community, p), action=choices.encode("awf", "who", p.id)),)
-        for p in people
-    )
-    key = "award.pick_person_more" if more else "award.pick_person"
-    ctx.say(key, choices=rows, count=len(people))
+    ctx.response.replies.append(views.people_to_pick(ctx.community, people, more))
     return "person"
 
 
 async def ask_points(ctx: Ctx) -> None:
-    ctx.say("award.ask_points", name=_name(ctx), max=ctx.community.timebank.award_max_points)
+    ctx.response.replies.append(views.ask_award_points(_name(ctx), ctx.community.timebank.award_max_points))
 
 
 async def handle_points(ctx: Ctx) -> str | None:
     text = unicodedata.normalize("NFKC", ctx.inp.text or "").strip()
     try:
-        ctx.data["points"] = bank.check_award_points(ctx.community, int(text))
+        ctx.data["points"] = rules.check_award_points(ctx.community, int(text))
     except ValueError:
         ctx.say("award.points_out_of_range", max=ctx.community.timebank.award_max_points)
         return "points"
@@ -97,11 +91,11 @@ async def handle_points(ctx: Ctx) -> str | None:
 
 
 async def ask_reason(ctx: Ctx) -> None:
-    ctx.say("award.ask_reason", name=_name(ctx), points=ctx.data["points"], max=bank.REASON_MAX_CHARS)
+    ctx.response.replies.append(views.ask_award_reason(_name(ctx), int(ctx.data["points"])))
 
 
 async def handle_reason(ctx: Ctx) -> str | None:
-    reason = ctx.short_answer(bank.REASON_MAX_CHARS, "timebank.need_reason")
+    reason = ctx.short_answer(rules.REASON_MAX_CHARS, "timebank.need_reason")
     if reason is None:
         return "reason"
     ctx.data["reason"] = reason
@@ -111,16 +105,8 @@ async def handle_reason(ctx: Ctx) -> str | None:
 async def ask_confirm(ctx: Ctx) -> None:
     # The nonce names this award in the ledger: pressing Confirm twice cannot award twice.
     ctx.data.setdefault("nonce", secrets.token_hex(8))
-    row = (
-        Choice(Text("timebank.button_confirm"), action=choices.encode("awf", "ok", "1")),
-        Choice(Text("timebank.button_cancel"), action=choices.encode("awf", "no", "1")),
-    )
-    ctx.say(
-        "award.confirm",
-        choices=(row,),
-        name=_name(ctx),
-        points=ctx.data["points"],
-        reason=Verbatim(ctx.data["reason"]),
+    ctx.response.replies.append(
+        views.confirm_award(_name(ctx), int(ctx.data["points"]), str(ctx.data["reason"]))
     )
 
 
@@ -131,7 +117,8 @@ async def handle_confirm(ctx: Ctx) -> str | None:
     if not _pressed(ctx, "ok"):
         ctx.say("error.stale_button" if ctx.inp.action else "report.use_buttons")
         return "confirm"
-    given = await bank.award(
+    now = ctx.clock.now()
+    given = await rules.award(
         ctx.repos,
         ctx.community,
         ctx.user,
@@ -139,19 +126,13 @@ async def handle_confirm(ctx: Ctx) -> str | None:
         int(ctx.data["points"]),
         str(ctx.data["reason"]),
         str(ctx.data["nonce"]),
-        ctx.clock.now(),
+        now,
     )
     if given is None:
         ctx.say("award.already_done")
         return END
-    revoke = Choice(Text("award.button_revoke"), action=choices.encode("awv", "rev", given.entry_id))
-    ctx.say(
-        "award.done",
-        choices=((revoke,),),
-        name=Verbatim(given.person.display_name),
-        points=given.points,
-        reason=Verbatim(given.reason),
-    )
+    await notify.to_user(ctx.repos, ctx.community, given.person, views.award_received(given, ctx.user), now)
+    ctx.response.replies.append(views.award_done(given))
     return END
 
 
@@ -175,7 +156,7 @@ async def on_revoke(ctx: Ctx, parts: tuple[str, ...]) -> None:
     """`awv:rev:<ledger entry id>`, the button under an officer's award confirmation."""
     if len(parts) != 3 or parts[1] != "rev" or not parts[2].isdigit():
         raise StaleAction()
-    entry = await bank.revocable_award(ctx.repos, ctx.user, int(parts[2]))
+    entry = await rules.revocable_award(ctx.repos, ctx.user, int(parts[2]))
     person = await ctx.repos.users.get(entry.user_id)
     name = person.display_name if person is not None else ""
     await conversation.begin(
@@ -186,22 +167,27 @@ async def on_revoke(ctx: Ctx, parts: tuple[str, ...]) -> None:
 
 
 async def ask_revoke_reason(ctx: Ctx) -> None:
-    ctx.say("award.ask_revoke_reason", name=_name(ctx), points=ctx.data["points"])
+    ctx.response.replies.append(views.ask_revoke_reason(_name(ctx), int(ctx.data["points"])))
 
 
 async def handle_revoke_reason(ctx: Ctx) -> str | None:
-    reason = ctx.short_answer(bank.REASON_MAX_CHARS, "timebank.need_reason")
+    reason = ctx.short_answer(rules.REASON_MAX_CHARS, "timebank.need_reason")
     if reason is None:
         return "reason"
+    now = ctx.clock.now()
     try:
-        entry = await bank.revoke_award(
-            ctx.repos, ctx.community, ctx.user, int(ctx.data["entry_id"]), reason, ctx.clock.now()
+        revoked = await rules.revoke_award(
+            ctx.repos, ctx.community, ctx.user, int(ctx.data["entry_id"]), reason, now
         )
     except DomainError as refused:
         # Typing again would not change the answer: end here, with the reason why.
         ctx.say(refused.key, **refused.params)
         return END
-    ctx.say("award.revoke_done", name=_name(ctx), points=entry.amount)
+    if revoked.person is not None:
+        await notify.to_user(
+            ctx.repos, ctx.community, revoked.person, views.award_revoked(revoked, ctx.user), now
+        )
+    ctx.response.replies.append(views.revoke_done(_name(ctx), revoked.entry.amount))
     return END
 
 

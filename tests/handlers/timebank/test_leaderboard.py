@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from handlers.messages import Lines, Text
-from tests.handlers.timebank_support import give_points
+from tests.handlers.timebank.timebank_support import give_points
 from tests.harness import Harness
 
 APRIL = datetime(2026, 4, 10, 4, 0, tzinfo=UTC)

@@ -1,0 +1,45 @@
+"""What the time bank plugs into the engine."""
+
+from __future__ import annotations
+
+from handlers.registry import Feature, PersonalData
+from handlers.services import accounts
+from handlers.timebank import awards, exports, honours, leaderboard, points, rewards, rules
+
+_EVERYONE = ("points", "rewards", "leaderboard")
+_COMMANDERS = (*_EVERYONE, "award", "redemptions", "export")
+
+FEATURE = Feature(
+    name="timebank",
+    commands={
+        "points": points.show_points,
+        "rewards": rewards.show_rewards,
+        "leaderboard": leaderboard.show_leaderboard,
+        "award": awards.start,
+        "redemptions": rewards.list_pending,
+        "export": exports.start,
+    },
+    actions={
+        "rwd": rewards.on_redeem,
+        "rdm": rewards.on_decide,
+        "awv": awards.on_revoke,
+        "lb": leaderboard.on_action,
+    },
+    flows=(awards.AWARD, awards.REVOKE, rewards.REJECT, exports.EXPORT),
+    schedules={rules.HONOURS: honours.fire},
+    help={role: _COMMANDERS if role in accounts.COMMANDERS else _EVERYONE for role in accounts.ROLES},
+    on_start=honours.arm_current_month,
+    community_section="timebank",
+    personal_data=(
+        # A person's ledger is the entries into and out of their accounts (ledger_entries names
+        # accounts, not people); merged accounts point at the survivor's.
+        PersonalData("point_accounts", "user_id", "points accounts: balance, points held, and their ledger"),
+        PersonalData(
+            "ledger_entries", "actor_id", "points this person gave, took back or decided for others"
+        ),
+        PersonalData("point_earnings", "user_id", "points earned per month, for the leaderboard"),
+        PersonalData("redemptions", "user_id", "rewards asked for, their pickup codes and the decisions"),
+        PersonalData("redemptions", "decided_by", "redemptions this officer approved or rejected, and why"),
+        PersonalData("honours", "user_id", "monthly honours won (平安卫士, 优秀志愿者)"),
+    ),
+)
