@@ -55,8 +55,9 @@ from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 
-# Rows that change an earlier message when there is one to change.
-EDITS = frozenset({notify.CARD_EDIT, "summary_edit"})
+# Rows that change an earlier message when there is one to change. A feature's own kind edits
+# exactly when its renderer names the message to change (`Rendered.edit_ref`).
+EDITS = frozenset({notify.CARD_EDIT, *features.OUTBOX_KINDS})
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(hours=1)
 IDLE_POLL_SECONDS = 5.0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from handlers import attendance, broadcasts, notices, patrols, surveys, timebank
+from handlers import attendance, patrols, timebank
+from handlers.broadcasts import feature as broadcasts
+from handlers.notices import feature as notices
 from handlers.registry import Action, Command, Feature, Fire, OutboxKind
+from handlers.surveys import feature as surveys
 
 FEATURES: tuple[Feature, ...] = (
     patrols.FEATURE,
