@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.broadcasts import alerts, buttons, compose, copies, quiet, report, rules, settings
+from handlers.broadcasts import alerts, buttons, compose, copies, quiet, report, rules, settings, views
 from handlers.registry import Feature, OutboxKind, PersonalData
 from handlers.services import accounts
 
@@ -12,7 +12,7 @@ _COMMANDERS = ("alert", "alerts", "settings")
 FEATURE = Feature(
     name="broadcasts",
     commands={"alert": compose.start_alert, "alerts": alerts.list_alerts, "settings": settings.show_settings},
-    actions={rules.ACTION: buttons.on_action},
+    actions={views.ACTION: buttons.on_action},
     flows=(compose.ALERT_FLOW, quiet.QUIET_FLOW),
     schedules={
         rules.SCHEDULE_SEND: rules.fire_send,

@@ -66,9 +66,6 @@ COPY = "broadcast"
 SUMMARY = "summary"
 SUMMARY_EDIT = "summary_edit"
 
-# Button action kind of everything outside the /alert dialogue.
-ACTION = "bc"
-
 QUIET_PRESETS = {"2200-0700": ("22:00", "07:00"), "2300-0600": ("23:00", "06:00")}
 _QUIET_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*(?:-|~|to|至|到)\s*(\d{1,2}):(\d{2})\s*$")
 _DATE_TIME_RE = re.compile(r"^(?:(?:(\d{4})[-/.])?(\d{1,2})[-/.](\d{1,2})\s+)?(\d{1,2}):(\d{2})$")

@@ -12,6 +12,8 @@ from handlers.community import Community
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from storage.models import Broadcast, Subscription
 
+# Button action kind of everything outside the /alert dialogue (see buttons.py).
+ACTION = "bc"
 # The fields of an /alert draft that can be changed from its preview, in the order asked.
 FIELDS = ("kind", "text", "audience", "priority", "when")
 
@@ -30,7 +32,7 @@ def state_label(state: str) -> Text:
 
 def action(verb: str, value: str | int) -> str:
     """A button outside the /alert dialogue (acknowledge, details, cancel, /settings)."""
-    return choices.encode(rules.ACTION, verb, value)
+    return choices.encode(ACTION, verb, value)
 
 
 def ack_action(broadcast_id: int) -> str:
