@@ -59,8 +59,8 @@ from bot.channels.wecom import WeComChannel, WeComConfig  # noqa: E402
 from bot.community_file import load_community  # noqa: E402
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings  # noqa: E402
 from handlers.accounts import rules as accounts  # noqa: E402
+from handlers.broadcasts import rules as broadcasts  # noqa: E402
 from handlers.community import Community, PoliceGroups  # noqa: E402
-from handlers.services import broadcasts  # noqa: E402
 from storage import schema  # noqa: E402
 from storage.repositories import Repos  # noqa: E402
 from tests.fakes.telegram_api import FakeBotApi  # noqa: E402

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from handlers import broadcasts, notices, surveys
 from handlers.accounts import feature as accounts
 from handlers.attendance import feature as attendance
+from handlers.broadcasts import feature as broadcasts
 from handlers.digest import feature as digest
+from handlers.notices import feature as notices
 from handlers.patrols import feature as patrols
 from handlers.registry import Action, Command, Feature, Fire, OutboxKind, Registry
 from handlers.reports import feature as reports
+from handlers.surveys import feature as surveys
 from handlers.timebank import feature as timebank
 
 FEATURES: tuple[Feature, ...] = (

@@ -57,7 +57,7 @@ ENGINE_MODULES = (
 
 def feature_modules() -> set[str]:
     """handlers.<x> for every feature: a package with a feature.py, or a module declaring a FEATURE."""
-    found = {"handlers.services"}
+    found: set[str] = set()
     for path in (ROOT / "handlers").iterdir():
         if path.is_dir() and (path / "feature.py").exists():
             found.add(f"handlers.{path.name}")

@@ -31,15 +31,15 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
 from bot.i18n import MENU, Translator, catalog_paths, load_catalogs
-from handlers import broadcasts as broadcast_dialogue
 from handlers.attendance.rules import REASON_PATROL, REASON_PATROL_VOIDED
+from handlers.broadcasts import rules as broadcast_rules
+from handlers.broadcasts import views as broadcast_views
 from handlers.community import DEFAULT_CATEGORIES, LANGUAGES
 from handlers.features import REGISTRY
 from handlers.help import commands_by_role
 from handlers.reports.filing import FIELDS
 from handlers.reports.rules import REASON_REPORT_RESOLVED
-from handlers.services import broadcasts as broadcast_rules
-from handlers.services.surveys import REASON_SURVEY
+from handlers.surveys.rules import REASON_SURVEY
 from handlers.timebank.rules import (
     REASON_AWARD,
     REASON_AWARD_REVOKED,
@@ -120,13 +120,13 @@ DYNAMIC_FAMILIES: dict[str, list[str]] = {
     "tier.": ["bronze", "silver", "gold"],
     # ISO weekdays (handlers/patrols/wording.py).
     "patrol.weekday.": [str(day) for day in range(1, 8)],
-    # Broadcasts (handlers/services/broadcasts.py, handlers/broadcasts.py).
+    # Broadcasts (handlers/broadcasts/rules.py, views.py).
     "broadcast.kind_": list(broadcast_rules.KINDS),
     "broadcast.priority_": list(broadcast_rules.PRIORITIES),
     "broadcast.message_": list(broadcast_rules.PRIORITIES),
     "broadcast.audience_": list(broadcast_rules.AUDIENCES),
     "broadcast.state_": ["scheduled", "sending", "sent", "cancelled"],
-    "broadcast.field_": list(broadcast_dialogue.FIELDS),
+    "broadcast.field_": list(broadcast_views.FIELDS),
 }
 # Reasons of ledger entries: their keys are stored with the entry and rendered by /points.
 LEDGER_REASONS: dict[str, frozenset[str]] = {

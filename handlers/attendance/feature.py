@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from handlers.accounts import rules as accounts
 from handlers.attendance import checkin, closing, roster, rules, views
 from handlers.attendance.rules import IN, OUT
 from handlers.context import Ctx
 from handlers.errors import StaleAction
 from handlers.registry import Feature, PersonalData
-from handlers.services import accounts
 
 
 async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from handlers.accounts.rules import COMMANDERS
 from handlers.attendance import wording
 from handlers.community import Community, GeoPoint, haversine_m
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.patrols import rules as patrols
-from handlers.services.accounts import COMMANDERS
 from storage.attendance_repo import Attendance, PatrolStats, RosterLine
 from storage.ledger import InsufficientPoints
 from storage.models import PatrolShift, User

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.errors import StaleAction
 from handlers.patrols import jobs, plan, rules, signup, views, volunteer
 from handlers.registry import Feature, PersonalData
-from handlers.services import accounts
 
 # `pat:<verb>:<id>` buttons: on a list, a shift card, or a police group message.
 _VERBS: dict[str, Callable[[Ctx, int], Awaitable[None]]] = {

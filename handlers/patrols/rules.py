@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from handlers.accounts import rules as accounts
 from handlers.community import Community, GeoPoint
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.patrols import wording
 from handlers.patrols.local_time import DAILY, WEEKDAYS, at_local, hhmm, local_day, parse_hhmm
-from handlers.services import accounts
 from storage.models import PatrolSeries, PatrolShift, PatrolSignup, User
 from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
 from storage.repositories import Repos

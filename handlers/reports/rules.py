@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from handlers.accounts.rules import COMMANDERS, GRID_WORKER
+from handlers.attendance import rules as attendance
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
-from handlers.attendance import rules as attendance
 from handlers.messages import Text, Verbatim
 from handlers.timebank import rules as timebank
 from storage import report_states as rs

@@ -10,7 +10,7 @@ from handlers import choices, conversation, notify
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
-from handlers.services import reports
+from handlers.reports import rules as reports
 from handlers.timebank import rules, views
 
 # Buttons offered when a typed name matches several people.

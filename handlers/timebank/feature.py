@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from handlers.accounts import rules as accounts
 from handlers.registry import Feature, PersonalData
-from handlers.services import accounts
 from handlers.timebank import awards, exports, honours, leaderboard, points, rewards, rules
 
 _EVERYONE = ("points", "rewards", "leaderboard")

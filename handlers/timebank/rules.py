@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from handlers.accounts.rules import COMMANDERS
 from handlers.community import Community, Grid, Reward
 from handlers.errors import DomainError, PermissionDenied
-from handlers.services.accounts import COMMANDERS
 from storage import report_states as rs
 from storage.ledger import ALL_TIME, InsufficientPoints, redemption_ref
 from storage.models import (

@@ -27,11 +27,12 @@ from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
 from handlers import features, notify
 from handlers.accounts import rules as accounts
+from handlers.broadcasts import rules as broadcasts
+from handlers.broadcasts import views as broadcast_views
 from handlers.clock import Clock, FakeClock, SystemClock
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, Text, Verbatim, reply_to_json
 from handlers.registry import OutboxKind, Rendered
-from handlers.services import broadcasts
 from storage import schema
 from storage.models import OutboxMessage
 from storage.repositories import Repos
@@ -220,7 +221,7 @@ async def test_an_alert_to_thousands_reaches_everyone_once_within_telegrams_limi
     assert flood_refusals(api) == []
     assert Counter(row.state for row in rows) == {"sent": len(chats) + len(GROUPS) + 1}  # + the report
     # People can acknowledge; the groups' copies are pinned, with a notification.
-    ack = broadcasts.ack_action(broadcast_id)
+    ack = broadcast_views.ack_action(broadcast_id)
     people = set(chats)
     assert all(ack in m.callback_data for m in api.sent_messages() if str(m.chat_id) in people)
     assert all(m.pinned for group in GROUPS for m in api.sent_messages(int(group)))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from handlers.accounts import rules as accounts
 from handlers.patrols import rules as patrols
-from handlers.services import accounts
 from storage.models import PatrolShift, PatrolSignup
 from tests.bot.telegram_live import GROUP, INSIDE, NEIGHBOUR, POLICE, REPORTER, Live, content
 from tests.bot.wecom_live import WeComBot

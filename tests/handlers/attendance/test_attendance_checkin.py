@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.attendance import closing
 from handlers.attendance import rules as service
 from handlers.messages import Incoming, Location
-from handlers.services import accounts
 from storage.attendance_repo import Attendance
 from storage.repositories import Repos
 from tests.handlers.attendance.patrol_fixtures import (

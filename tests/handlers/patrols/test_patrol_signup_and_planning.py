@@ -19,12 +19,12 @@ import sqlalchemy as sa
 from icalendar import Calendar
 
 from bot.i18n import Translator
+from handlers.accounts import rules as accounts
 from handlers.community import LANGUAGES, Patrols, PoliceGroups
 from handlers.errors import DomainError
 from handlers.messages import Incoming, Reply, Text, reply_from_json
 from handlers.patrols import announce, rules
 from handlers.patrols.local_time import DAILY, at_local
-from handlers.services import accounts
 from storage import schema as t
 from storage.models import PatrolShift
 from storage.repositories import Repos

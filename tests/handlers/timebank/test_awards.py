@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.messages import Incoming
-from handlers.services import accounts
 from tests.handlers.timebank.timebank_support import at_once, verified
 from tests.harness import CHANNEL, Harness
 

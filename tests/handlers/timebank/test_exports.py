@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.messages import Document
-from handlers.services import accounts
 from handlers.timebank import csv_export
 from handlers.timebank import rules as bank
 from tests.handlers.timebank.timebank_support import give_points, patrolled

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.community import Community, PoliceGroups
-from handlers.services import accounts
 from handlers.timebank import rules as bank
 from tests import harness as driver
 from tests.handlers.timebank.timebank_support import RESIDENT_GROUP, give_points, patrolled

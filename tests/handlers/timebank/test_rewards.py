@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.accounts import rules as accounts
 from handlers.community import Reward
-from handlers.services import accounts
 from handlers.timebank.rules import PICKUP_ALPHABET, PICKUP_CODE_LENGTH
 from storage.models import Redemption
 from storage.repositories import Repos

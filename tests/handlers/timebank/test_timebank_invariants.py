@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from handlers.accounts import rules as accounts
 from handlers.community import Community, PoliceGroups, Reward
 from handlers.errors import DomainError
-from handlers.services import accounts
 from handlers.timebank import rules as bank
 from storage import schema as t
 from storage.db import Database

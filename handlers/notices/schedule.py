@@ -1,34 +1,22 @@
 """/notice (police, admins): text → kind → audience → priority → every day / week / month → time → preview
-→ confirm; /notices: the running ones with their next time and a Stop button.
-
-The rules live in handlers/services/notices.py.
-"""
+→ confirm."""
 
 from __future__ import annotations
 
-from handlers import audience_picker, choices, conversation
-from handlers.accounts import rules as accounts
+from handlers import conversation
+from handlers.broadcasts import audience
+from handlers.broadcasts import rules as broadcasts
+from handlers.broadcasts import views as broadcast_views
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
-from handlers.errors import DomainError, StaleAction
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
-from handlers.registry import Feature
-from handlers.services import broadcasts
-from handlers.services import notices as rules
+from handlers.errors import DomainError
+from handlers.messages import When
+from handlers.notices import rules, views
 
-# Buttons of the dialogue (they reach the running draft); Stop buttons of /notices work any time.
+# Buttons of the dialogue (they reach the running draft).
 FLOW_ACTION = "ntf"
-ACTION = "ntc"
-FREQUENCY_KEYS = {
-    rules.DAILY: "notice.button_daily",
-    rules.WEEKLY: "notice.button_weekly",
-    rules.MONTHLY: "notice.button_monthly",
-}
-# 社区通知 first: most recurring notices are community announcements.
-KINDS = ("community", *(kind for kind in broadcasts.KINDS if kind != "community"))
 
-
-BUTTONS = audience_picker.FlowButtons(FLOW_ACTION, "notice.use_buttons")
+BUTTONS = audience.FlowButtons(FLOW_ACTION, "notice.use_buttons")
 
 
 async def start(ctx: Ctx) -> None:
@@ -52,8 +40,7 @@ async def handle_text(ctx: Ctx) -> str | None:
 
 
 async def ask_kind(ctx: Ctx) -> None:
-    buttons = [BUTTONS.button(broadcasts.kind_label(kind), "kind", kind) for kind in KINDS]
-    ctx.say("notice.ask_kind", choices=audience_picker.rows(buttons))
+    ctx.say("notice.ask_kind", choices=views.kind_buttons(BUTTONS))
 
 
 async def handle_kind(ctx: Ctx) -> str | None:
@@ -66,8 +53,7 @@ async def handle_kind(ctx: Ctx) -> str | None:
 
 
 async def ask_priority(ctx: Ctx) -> None:
-    row = tuple(BUTTONS.button(broadcasts.priority_label(p), "prio", p) for p in rules.NOTICE_PRIORITIES)
-    ctx.say("notice.ask_priority", choices=(row,))
+    ctx.say("notice.ask_priority", choices=broadcast_views.priority_buttons(BUTTONS, rules.NOTICE_PRIORITIES))
 
 
 async def handle_priority(ctx: Ctx) -> str | None:
@@ -80,8 +66,7 @@ async def handle_priority(ctx: Ctx) -> str | None:
 
 
 async def ask_frequency(ctx: Ctx) -> None:
-    row = tuple(BUTTONS.button(Text(FREQUENCY_KEYS[f]), "freq", f) for f in rules.FREQUENCIES)
-    ctx.say("notice.ask_frequency", choices=(row,))
+    ctx.say("notice.ask_frequency", choices=views.frequency_buttons(BUTTONS))
 
 
 async def handle_frequency(ctx: Ctx) -> str | None:
@@ -95,8 +80,7 @@ async def handle_frequency(ctx: Ctx) -> str | None:
 
 
 async def ask_weekday(ctx: Ctx) -> None:
-    buttons = [BUTTONS.button(rules.weekday_label(day), "wd", day) for day in range(1, 8)]
-    ctx.say("notice.ask_weekday", choices=audience_picker.rows(buttons, per_row=4))
+    ctx.say("notice.ask_weekday", choices=views.weekday_buttons(BUTTONS))
 
 
 async def handle_weekday(ctx: Ctx) -> str | None:
@@ -109,8 +93,7 @@ async def handle_weekday(ctx: Ctx) -> str | None:
 
 
 async def ask_monthday(ctx: Ctx) -> None:
-    buttons = [BUTTONS.button(Text("notice.day_button", {"day": day}), "md", day) for day in rules.MONTH_DAYS]
-    ctx.say("notice.ask_monthday", choices=audience_picker.rows(buttons, per_row=7), max=rules.MONTH_DAYS[-1])
+    ctx.say("notice.ask_monthday", choices=views.monthday_buttons(BUTTONS), max=rules.MONTH_DAYS[-1])
 
 
 async def handle_monthday(ctx: Ctx) -> str | None:
@@ -151,7 +134,7 @@ def _rule(ctx: Ctx) -> rules.Rule:
 async def ask_confirm(ctx: Ctx) -> None:
     data = ctx.data
     rule = _rule(ctx)
-    people, groups = await broadcasts.audience_size(
+    reach = await broadcasts.audience_size(
         ctx.repos,
         ctx.community,
         data["audience"],
@@ -160,20 +143,7 @@ async def ask_confirm(ctx: Ctx) -> None:
         exclude_user_id=ctx.user.id,
     )
     upcoming = rules.occurrences(rule, ctx.clock.now(), ctx.community.tz, rules.PREVIEW_OCCURRENCES)
-    row = (
-        BUTTONS.button(Text("notice.button_confirm"), "ok", 1),
-        BUTTONS.button(Text("notice.button_cancel"), "no", 1),
-    )
-    ctx.say(
-        "notice.preview",
-        choices=(row,),
-        message=broadcasts.message_text(ctx.community, data["kind"], data["priority"], data["text"]),
-        audience=broadcasts.audience_label(ctx.community, data["audience"]),
-        people=people,
-        groups=groups,
-        rule=rules.rule_label(rule),
-        upcoming=Lines(tuple(Text("notice.upcoming_line", {"when": When(at)}) for at in upcoming)),
-    )
+    ctx.response.replies.append(views.preview(ctx.community, BUTTONS, data, reach, rule, upcoming))
 
 
 async def handle_confirm(ctx: Ctx) -> str | None:
@@ -191,7 +161,7 @@ async def handle_confirm(ctx: Ctx) -> str | None:
             rule=rule,
             now=ctx.clock.now(),
         )
-        ctx.say("notice.created", id=notice.id, rule=rules.rule_label(rule), first=When(first))
+        ctx.say("notice.created", id=notice.id, rule=views.rule_label(rule), first=When(first))
         return END
     if BUTTONS.pressed(ctx, "no"):
         ctx.say("notice.cancelled")
@@ -206,7 +176,7 @@ FLOW = conversation.register(
         {
             "text": Step(ask_text, handle_text),
             "kind": Step(ask_kind, handle_kind),
-            **audience_picker.steps(BUTTONS, lambda ctx: "priority"),
+            **audience.steps(BUTTONS, lambda ctx: "priority"),
             "priority": Step(ask_priority, handle_priority),
             "frequency": Step(ask_frequency, handle_frequency),
             "weekday": Step(ask_weekday, handle_weekday),
@@ -216,47 +186,4 @@ FLOW = conversation.register(
         },
         expired_key="notice.expired",
     )
-)
-
-
-# --- /notices -------------------------------------------------------------------------------
-
-
-async def list_notices(ctx: Ctx) -> None:
-    running = await rules.active(ctx.repos, ctx.community, ctx.user, ctx.clock.now())
-    if not running:
-        ctx.say("notice.none")
-        return
-    ctx.say("notice.list_header", count=len(running))
-    for item in running:
-        notice = item.notice
-        stop = Choice(Text("notice.button_stop"), action=choices.encode(ACTION, "stop", notice.id))
-        text = Text(
-            "notice.line",
-            {
-                "id": notice.id,
-                "kind": broadcasts.kind_label(notice.kind),
-                "rule": rules.rule_label(item.rule),
-                "next": When(item.next_at),
-                "audience": broadcasts.audience_label(ctx.community, notice.audience),
-                "text": Verbatim(notice.text),
-            },
-        )
-        ctx.response.replies.append(Reply(text, ((stop,),)))
-
-
-async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
-    if len(parts) != 3 or parts[1] != "stop" or not parts[2].isdigit():
-        raise StaleAction()
-    notice = await rules.stop(ctx.repos, ctx.user, int(parts[2]))
-    ctx.notice("notice.stopped", id=notice.id)
-    ctx.say("notice.stopped", id=notice.id)
-
-
-FEATURE = Feature(
-    name="notices",
-    commands={"notice": start, "notices": list_notices},
-    actions={ACTION: on_action},
-    schedules={rules.NOTICE: rules.fire},
-    help={role: ("notice", "notices") for role in accounts.COMMANDERS},
 )

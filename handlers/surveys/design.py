@@ -1,34 +1,20 @@
-"""/survey (police, admins): title → questions (text, then scale or choices) → audience → sample → confirm;
-residents answering with buttons; /surveys: results per grid with the response rate, and Close.
-
-The rules live in handlers/services/surveys.py.
-"""
+"""/survey (police, admins): title → questions (text, then scale or choices) → audience → sample → confirm."""
 
 from __future__ import annotations
 
 from handlers import choices, conversation
-from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
-from handlers.errors import DomainError, StaleAction
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim
-from handlers.registry import Feature
-from handlers.services import surveys as rules
-
-# Buttons of the dialogue; answers and Close are rules.ACTION, which works outside the dialogue too.
-FLOW_ACTION = "svf"
+from handlers.errors import DomainError
+from handlers.surveys import rules, views
 
 
 def _pressed(ctx: Ctx, verb: str) -> str | None:
     """The argument of a dialogue button of kind `verb`, if that is what was pressed."""
     parts = choices.decode(ctx.inp.action)
-    if parts and len(parts) == 3 and parts[0] == FLOW_ACTION and parts[1] == verb:
+    if parts and len(parts) == 3 and parts[0] == views.FLOW_ACTION and parts[1] == verb:
         return parts[2]
     return None
-
-
-def _button(key: str, verb: str, arg: str | int, **params: object) -> Choice:
-    return Choice(Text(key, dict(params)), action=choices.encode(FLOW_ACTION, verb, arg))
 
 
 def _use_buttons(ctx: Ctx) -> None:
@@ -76,11 +62,7 @@ async def handle_question(ctx: Ctx) -> str | None:
 
 
 async def ask_type(ctx: Ctx) -> None:
-    row = (
-        _button("survey.button_scale", "type", rules.SCALE),
-        _button("survey.button_choices", "type", rules.CHOICE),
-    )
-    ctx.say("survey.ask_type", choices=(row,), number=_number(ctx))
+    ctx.say("survey.ask_type", choices=views.type_buttons(), number=_number(ctx))
 
 
 async def handle_type(ctx: Ctx) -> str | None:
@@ -116,8 +98,12 @@ async def handle_choices(ctx: Ctx) -> str | None:
 
 
 async def ask_more(ctx: Ctx) -> None:
-    row = (_button("survey.button_add", "more", "add"), _button("survey.button_done", "more", "done"))
-    ctx.say("survey.ask_more", choices=(row,), count=len(ctx.data["questions"]), max=rules.MAX_QUESTIONS)
+    ctx.say(
+        "survey.ask_more",
+        choices=views.more_buttons(),
+        count=len(ctx.data["questions"]),
+        max=rules.MAX_QUESTIONS,
+    )
 
 
 async def handle_more(ctx: Ctx) -> str | None:
@@ -131,14 +117,7 @@ async def handle_more(ctx: Ctx) -> str | None:
 
 
 async def ask_audience(ctx: Ctx) -> None:
-    buttons = [_button("survey.button_everyone", "aud", "all")]
-    buttons.extend(
-        _button("survey.button_grid", "aud", grid.key, grid=Verbatim(grid.name))
-        for grid in ctx.community.grids
-    )
-    ctx.say(
-        "survey.ask_audience", choices=tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
-    )
+    ctx.say("survey.ask_audience", choices=views.audience_buttons(ctx.community))
 
 
 async def handle_audience(ctx: Ctx) -> str | None:
@@ -156,8 +135,7 @@ async def handle_audience(ctx: Ctx) -> str | None:
 async def ask_sample(ctx: Ctx) -> None:
     eligible = len(await rules.eligible(ctx.repos, ctx.data["audience"]))
     ctx.data["eligible"] = eligible
-    row = (_button("survey.button_all", "sample", "all"),)
-    ctx.say("survey.ask_sample", choices=(row,), count=eligible)
+    ctx.say("survey.ask_sample", choices=views.sample_buttons(), count=eligible)
 
 
 async def handle_sample(ctx: Ctx) -> str | None:
@@ -176,23 +154,9 @@ async def handle_sample(ctx: Ctx) -> str | None:
 
 
 async def ask_confirm(ctx: Ctx) -> None:
-    data = ctx.data
-    eligible = len(await rules.eligible(ctx.repos, data["audience"]))
-    sample = data.get("sample")
-    questions = Lines(tuple(rules.question_label(q, n) for n, q in enumerate(data["questions"], start=1)))
-    row = (
-        _button("survey.button_confirm", "ok", 1),
-        _button("survey.button_cancel", "no", 1),
-    )
-    ctx.say(
-        "survey.confirm",
-        choices=(row,),
-        title=Verbatim(data["title"]),
-        questions=questions,
-        audience=rules.audience_label(ctx.community, data["audience"], sample),
-        invited=eligible if sample is None else min(sample, eligible),
-        points=ctx.community.broadcasts.survey_points,
-    )
+    eligible = len(await rules.eligible(ctx.repos, ctx.data["audience"]))
+    points = ctx.community.broadcasts.survey_points
+    ctx.response.replies.append(views.confirm(ctx.community, ctx.data, eligible, points))
 
 
 async def handle_confirm(ctx: Ctx) -> str | None:
@@ -208,11 +172,12 @@ async def handle_confirm(ctx: Ctx) -> str | None:
                 audience=data["audience"],
                 sample_size=data.get("sample"),
                 now=ctx.clock.now(),
+                invitation=views.invitation,
             )
         except DomainError as refused:
             ctx.say(refused.key, **refused.params)
             return END
-        ctx.say("survey.started", title=Verbatim(started.survey.title), invited=started.invited)
+        ctx.say("survey.started", title=views.title(started.survey), invited=started.invited)
         return END
     if _pressed(ctx, "no"):
         ctx.say("survey.cancelled")
@@ -236,57 +201,4 @@ FLOW = conversation.register(
         },
         expired_key="survey.expired",
     )
-)
-
-
-# --- residents answering, police closing ---------------------------------------------------------
-
-
-async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
-    if len(parts) == 5 and parts[1] == "a" and parts[2].isdigit() and parts[3].isdigit():
-        await _answer(ctx, int(parts[2]), int(parts[3]), parts[4])
-    elif len(parts) == 3 and parts[1] == "close" and parts[2].isdigit():
-        survey = await rules.close(ctx.repos, ctx.user, int(parts[2]), ctx.clock.now())
-        ctx.notice("survey.closed_now", title=Verbatim(survey.title))
-        ctx.say("survey.closed_now", title=Verbatim(survey.title))
-        ctx.response.replies.append(
-            Reply(await rules.results(ctx.repos, ctx.community, survey), rules.close_button(survey))
-        )
-    else:
-        raise StaleAction()
-
-
-async def _answer(ctx: Ctx, survey_id: int, index: int, value: str) -> None:
-    answered = await rules.answer(ctx.repos, ctx.user, survey_id, index, value, ctx.clock.now())
-    ctx.notice("survey.answer_noted")
-    survey = answered.survey
-    if answered.next_question is not None:
-        ctx.response.replies.append(
-            Reply(
-                rules.question_text(survey, answered.next_question),
-                rules.answer_buttons(survey, answered.next_question),
-            )
-        )
-    elif answered.points:
-        ctx.say("survey.thanks", title=Verbatim(survey.title), points=answered.points)
-    else:
-        ctx.say("survey.thanks_no_points", title=Verbatim(survey.title))
-
-
-async def list_surveys(ctx: Ctx) -> None:
-    found = await rules.recent(ctx.repos, ctx.user)
-    if not found:
-        ctx.say("survey.none")
-        return
-    for survey in found:
-        ctx.response.replies.append(
-            Reply(await rules.results(ctx.repos, ctx.community, survey), rules.close_button(survey))
-        )
-
-
-FEATURE = Feature(
-    name="surveys",
-    commands={"survey": start, "surveys": list_surveys},
-    actions={rules.ACTION: on_action},
-    help={role: ("survey", "surveys") for role in accounts.COMMANDERS},
 )

@@ -15,7 +15,7 @@ import pytest
 
 from handlers.accounts import rules as accounts
 from handlers.messages import Lines, Text
-from handlers.services import surveys as rules
+from handlers.surveys import rules
 from storage.models import Survey
 from storage.notice_repo import Invitee
 from tests.harness import CHANNEL, Harness

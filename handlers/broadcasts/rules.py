@@ -22,18 +22,24 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
-from handlers import choices, notify
+from handlers import notify
 from handlers.accounts import rules as accounts
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
-from handlers.registry import Rendered
-from storage.models import Broadcast, BroadcastCandidate, OutboxMessage, Schedule, User
+from storage.models import (
+    AckShare,
+    Broadcast,
+    BroadcastCandidate,
+    BroadcastFigures,
+    OutboxMessage,
+    Schedule,
+    User,
+)
 from storage.repositories import Repos
 from storage.schema import BROADCAST_KINDS, PRIORITIES
 
@@ -42,6 +48,10 @@ INFO, IMPORTANT, URGENT = PRIORITIES
 AUDIENCES = ("community", "grids", "volunteers", "groups")
 VOLUNTEER_ROLES = (accounts.VOLUNTEER, accounts.GRID_WORKER)
 MAX_TEXT_CHARS = 1000
+# How far ahead a broadcast may be scheduled: further is more likely a mistyped year than a plan.
+MAX_AHEAD = timedelta(days=90)
+# /alerts lists what was sent or planned this recently.
+RECENT = timedelta(days=7)
 
 # Schedule kinds: a scheduled broadcast falling due; the one reminder to acknowledge an urgent alert;
 # refreshing the author's delivery report (at most once per scheduler tick, however many copies settle).
@@ -51,16 +61,14 @@ SCHEDULE_REPORT = "broadcast_report"
 # How often the author's report is refreshed while copies are on their way.
 REPORT_EVERY = timedelta(seconds=15)
 
-# Outbox kinds rendered here.
+# Outbox kinds of this feature (rendered when sent, by copies.py and report.py).
 COPY = "broadcast"
 SUMMARY = "summary"
 SUMMARY_EDIT = "summary_edit"
 
-# Button action kind of everything outside the /alert dialogue.
-ACTION = "bc"
-
 QUIET_PRESETS = {"2200-0700": ("22:00", "07:00"), "2300-0600": ("23:00", "06:00")}
 _QUIET_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*(?:-|~|to|至|到)\s*(\d{1,2}):(\d{2})\s*$")
+_DATE_TIME_RE = re.compile(r"^(?:(?:(\d{4})[-/.])?(\d{1,2})[-/.](\d{1,2})\s+)?(\d{1,2}):(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def check_audience(community: Community, audience: dict[str, Any]) -> dict[str, 
         raise DomainError("broadcast.no_grids_chosen")
     unknown = [key for key in grids if community.grid(key) is None]
     if unknown:
-        raise DomainError("broadcast.unknown_grid", grid=Verbatim(unknown[0][:64]))
+        raise DomainError("broadcast.unknown_grid", grid=unknown[0][:64])
     # Keep the community file's order, so previews and reports list grids the same way every time.
     return {"type": kind, "grids": [g.key for g in community.grids if g.key in grids]}
 
@@ -376,6 +384,35 @@ async def summary_settled(
 # --- acting on broadcasts ----------------------------------------------------------------
 
 
+class NotCancellable(Exception):
+    """The broadcast was sent or cancelled already (the flow explains it in words, with its state)."""
+
+    def __init__(self, broadcast: Broadcast) -> None:
+        super().__init__(f"broadcast {broadcast.id} is {broadcast.state}")
+        self.broadcast = broadcast
+
+
+@dataclass(frozen=True)
+class Listed:
+    broadcast: Broadcast
+    figures: BroadcastFigures
+
+
+@dataclass(frozen=True)
+class Recent:
+    """What /alerts shows: this week's broadcasts, newest first, and how many opted out of each kind."""
+
+    broadcasts: list[Listed]
+    opt_outs: dict[str, int]
+
+
+async def recent(repos: Repos, user: User, now: datetime) -> Recent:
+    check_author(user)
+    found = await repos.broadcasts.recent(None, now - RECENT)
+    opt_outs = await repos.broadcasts.opt_outs()
+    return Recent([Listed(b, await repos.broadcasts.figures(b.id)) for b in found], opt_outs)
+
+
 async def visible(repos: Repos, user: User, broadcast_id: int) -> Broadcast:
     """A broadcast police may look at or cancel; police and admins see every broadcast."""
     check_author(user)
@@ -390,9 +427,7 @@ async def cancel(repos: Repos, user: User, broadcast_id: int, now: datetime) -> 
     broadcast = await visible(repos, user, broadcast_id)
     stopped = await repos.broadcasts.cancel(broadcast.id, now)
     if stopped is None:
-        raise DomainError(
-            "broadcast.cannot_cancel", id=broadcast.id, state=Text(f"broadcast.state_{broadcast.state}")
-        )
+        raise NotCancellable(broadcast)
     await repos.schedules.cancel(SCHEDULE_SEND, str(broadcast.id))
     await repos.schedules.cancel(SCHEDULE_ACK, str(broadcast.id))
     if broadcast.state == "sending":
@@ -453,201 +488,91 @@ async def set_quiet_hours(
     )
 
 
-# --- what people see ------------------------------------------------------------------------
+# --- what the dialogue reads --------------------------------------------------------------
 
 
-def kind_label(kind: str) -> Text:
-    return Text(f"broadcast.kind_{kind}")
+def parse_when(text: str, now: datetime, tz: tzinfo) -> datetime | None:
+    """A typed local date-time: "2026-11-28 19:00", "11-28 19:00" (this year) or "19:00" (today)."""
+    cleaned = unicodedata.normalize("NFKC", text).strip().replace("：", ":")
+    cleaned = re.sub(r"\s+", " ", cleaned)
+    match = _DATE_TIME_RE.match(cleaned)
+    if match is None:
+        return None
+    year, month, day, hour, minute = match.groups()
+    local_now = now.astimezone(tz)
+    try:
+        return datetime(
+            int(year) if year else local_now.year,
+            int(month) if month else local_now.month,
+            int(day) if day else local_now.day,
+            int(hour),
+            int(minute),
+            tzinfo=tz,
+        )
+    except ValueError:
+        return None
 
 
-def priority_label(priority: str) -> Text:
-    return Text(f"broadcast.priority_{priority}")
+# --- what is sent -------------------------------------------------------------------------
 
 
-def ack_button(action: str) -> tuple[tuple[Choice, ...], ...]:
-    return ((Choice(Text("broadcast.button_ack"), action=action),),)
-
-
-def ack_action(broadcast_id: int) -> str:
-    return choices.encode(ACTION, "ack", broadcast_id)
-
-
-def message_text(community: Community, kind: str, priority: str, text: str) -> Text:
-    """The alert as residents read it: a header with kind and priority, the text, who sends it."""
-    return Text(
-        f"broadcast.message_{priority}",
-        {"kind": kind_label(kind), "text": Verbatim(text), "community": community.name},
-    )
-
-
-def alert_reply(
-    community: Community,
-    *,
-    kind: str,
-    priority: str,
-    text: str,
-    photo_id: int | None,
-    group: bool,
-    ack: str,
-) -> Reply:
-    """One recipient's copy; `ack` is the action of its 收到 button (the /alert preview has its own)."""
-    # People acknowledge in their private chat; a group's copy is pinned instead.
-    buttons = ack_button(ack) if priority == URGENT and not group else ()
-    return Reply(
-        message_text(community, kind, priority, text),
-        buttons,
-        photos=(photo_id,) if photo_id is not None else (),
-        pin=priority == URGENT and group,
-    )
-
-
-async def render_copy(repos: Repos, community: Community, row: OutboxMessage) -> Rendered:
-    if row.payload.get("reminder"):
-        return await _render_reminder(repos, community, row)
+async def copy_to_send(repos: Repos, row: OutboxMessage) -> Broadcast:
+    """The broadcast a queued copy carries; LookupError if it is gone or cancelled."""
     broadcast = await repos.broadcasts.get_for_copies(int(row.payload["broadcast_id"]))
     if broadcast is None:
         raise LookupError(f"no broadcast {row.payload['broadcast_id']}")
     # Cancelling gives up the copies still queued; one already in hand is not sent either.
     if broadcast.state == "cancelled":
         raise LookupError("broadcast cancelled")
-    return Rendered(
-        alert_reply(
-            community,
-            kind=broadcast.kind,
-            priority=broadcast.priority,
-            text=broadcast.text,
-            photo_id=broadcast.photo_id,
-            group=bool(row.payload.get("group")),
-            ack=ack_action(broadcast.id),
-        )
-    )
+    return broadcast
 
 
-async def _render_reminder(repos: Repos, community: Community, row: OutboxMessage) -> Rendered:
+async def reminder_to_send(repos: Repos, row: OutboxMessage) -> Broadcast:
+    """The urgent alert a queued reminder is about; LookupError if there is nothing to remind of."""
     broadcast = await repos.broadcasts.get(int(row.payload["broadcast_id"]))
     if broadcast is None or broadcast.state == "cancelled":
         raise LookupError("broadcast cancelled")
     recipient = await repos.broadcasts.recipient_of_chat(broadcast.id, row.channel, row.chat_id)
     if recipient is not None and recipient[2] is not None:
         raise LookupError("acknowledged before the reminder went out")
-    reminder = Lines(
-        (
-            Text("broadcast.reminder", {"minutes": community.broadcasts.ack_reminder_minutes}),
-            message_text(community, broadcast.kind, broadcast.priority, broadcast.text),
-        )
-    )
-    return Rendered(Reply(reminder, ack_button(ack_action(broadcast.id))))
+    return broadcast
 
 
-def grid_name(community: Community, key: str | None) -> Text | Verbatim:
-    grid = community.grid(key) if key else None
-    return Verbatim(grid.name) if grid else Text("broadcast.no_grid")
+@dataclass(frozen=True)
+class DeliveryReport:
+    """Where a broadcast's delivery stands, with acknowledgements of an urgent alert by grid and building."""
+
+    broadcast: Broadcast
+    figures: BroadcastFigures
+    grids: list[AckShare] = field(default_factory=list)
+    buildings: list[AckShare] = field(default_factory=list)
 
 
-def audience_label(community: Community, audience: dict[str, Any]) -> Text:
-    if audience["type"] == "grids":
-        names = "、".join(g.name for g in community.grids if g.key in audience["grids"])
-        return Text("broadcast.audience_grids_named", {"grids": Verbatim(names)})
-    return Text(f"broadcast.audience_{audience['type']}")
-
-
-def _percent(part: int, whole: int) -> int:
-    return round(100 * part / whole) if whole else 0
-
-
-async def report_lines(repos: Repos, community: Community, broadcast: Broadcast, *, buildings: bool) -> Lines:
-    """The delivery report: figures, acknowledgements by grid (and building), and where it stands."""
+async def delivery_report(repos: Repos, broadcast: Broadcast, *, buildings: bool) -> DeliveryReport:
     figures = await repos.broadcasts.figures(broadcast.id)
-    lines: list[Text] = [
-        Text(
-            "broadcast.report_title",
-            {
-                "id": broadcast.id,
-                "kind": kind_label(broadcast.kind),
-                "priority": priority_label(broadcast.priority),
-            },
-        ),
-        Text("broadcast.report_audience", {"audience": audience_label(community, broadcast.audience)}),
-    ]
-    if broadcast.state == "scheduled":
-        lines.append(
-            Text("broadcast.report_scheduled", {"at": When(broadcast.scheduled_at or broadcast.created_at)})
-        )
-    else:
-        lines.append(
-            Text(
-                "broadcast.report_figures",
-                {
-                    "people": figures.people,
-                    "groups": figures.groups,
-                    "delivered": figures.delivered,
-                    "pending": figures.pending,
-                    "failed": figures.failed,
-                    "blocked": figures.blocked,
-                },
-            )
-        )
-    if broadcast.priority == URGENT and broadcast.state != "scheduled":
-        lines.append(
-            Text(
-                "broadcast.report_acks",
-                {
-                    "acked": figures.acked,
-                    "delivered": figures.people_delivered,
-                    "rate": _percent(figures.acked, figures.people_delivered),
-                },
-            )
-        )
-        for share in await repos.broadcasts.acks_by(broadcast.id, "grid_key"):
-            lines.append(
-                Text(
-                    "broadcast.report_ack_grid",
-                    {
-                        "grid": grid_name(community, share.key),
-                        "acked": share.acked,
-                        "delivered": share.delivered,
-                        "rate": _percent(share.acked, share.delivered),
-                    },
-                )
-            )
-        if buildings:
-            for share in await repos.broadcasts.acks_by(broadcast.id, "building"):
-                lines.append(
-                    Text(
-                        "broadcast.report_ack_building",
-                        {
-                            "building": Verbatim(share.key) if share.key else Text("broadcast.no_building"),
-                            "acked": share.acked,
-                            "delivered": share.delivered,
-                            "rate": _percent(share.acked, share.delivered),
-                        },
-                    )
-                )
-    if broadcast.state == "sent":
-        lines.append(
-            Text("broadcast.report_finished", {"at": When(broadcast.finished_at or broadcast.created_at)})
-        )
-    elif broadcast.state == "cancelled":
-        lines.append(Text("broadcast.report_cancelled"))
-    elif broadcast.state == "sending":
-        lines.append(Text("broadcast.report_sending"))
-    return Lines(tuple(lines))
+    if broadcast.priority != URGENT or broadcast.state == "scheduled":
+        return DeliveryReport(broadcast, figures)
+    return DeliveryReport(
+        broadcast,
+        figures,
+        await repos.broadcasts.acks_by(broadcast.id, "grid_key"),
+        await repos.broadcasts.acks_by(broadcast.id, "building") if buildings else [],
+    )
 
 
-def report_buttons(broadcast: Broadcast) -> tuple[tuple[Choice, ...], ...]:
-    row = [Choice(Text("broadcast.button_details"), action=choices.encode(ACTION, "info", broadcast.id))]
-    if broadcast.state in ("scheduled", "sending"):
-        row.append(
-            Choice(Text("broadcast.button_cancel"), action=choices.encode(ACTION, "stop", broadcast.id))
-        )
-    return (tuple(row),)
+@dataclass(frozen=True)
+class Summary:
+    report: DeliveryReport
+    # The author's earlier report to edit, when this row is an edit and that report is in this chat.
+    edit_ref: str | None
 
 
-async def render_summary(repos: Repos, community: Community, row: OutboxMessage) -> Rendered:
+async def summary_to_send(repos: Repos, row: OutboxMessage) -> Summary:
+    """The author's delivery report a queued row carries; LookupError if the broadcast is gone."""
     broadcast = await repos.broadcasts.get(int(row.payload["broadcast_id"]))
     if broadcast is None:
         raise LookupError("broadcast gone")
-    lines = await report_lines(repos, community, broadcast, buildings=False)
+    report = await delivery_report(repos, broadcast, buildings=False)
     edit_ref = None
     if (
         row.kind == SUMMARY_EDIT
@@ -655,4 +580,4 @@ async def render_summary(repos: Repos, community: Community, row: OutboxMessage)
         and broadcast.summary_chat_id == row.chat_id
     ):
         edit_ref = broadcast.summary_ref
-    return Rendered(Reply(lines, report_buttons(broadcast)), edit_ref=edit_ref)
+    return Summary(report, edit_ref)

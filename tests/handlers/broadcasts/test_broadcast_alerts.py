@@ -13,10 +13,10 @@ import pytest
 
 from bot.channels.base import Undeliverable
 from handlers.accounts import rules as accounts
-from handlers.broadcasts import parse_when
+from handlers.broadcasts import rules as service
+from handlers.broadcasts.rules import parse_when
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Incoming, Lines
-from handlers.services import broadcasts as service
 from storage.models import Broadcast, BroadcastCandidate, BroadcastFigures
 from storage.repositories import Repos
 from tests import harness as harness_module

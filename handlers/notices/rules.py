@@ -20,11 +20,10 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from handlers.accounts.rules import COMMANDERS
+from handlers.broadcasts import rules as broadcasts
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
-from handlers.messages import Text
-from handlers.services import broadcasts
 from storage.models import Notice, Schedule, User
 from storage.repositories import Repos
 
@@ -118,32 +117,6 @@ def occurrences(rule: Rule, after: datetime, tz: tzinfo, count: int) -> list[dat
         moment = next_after(rule, moment, tz)
         found.append(moment)
     return found
-
-
-def rule_label(rule: Rule) -> Text:
-    """The schedule in words: 每天 19:00, 每周一 19:00, 每月 1 日 09:00."""
-    at = f"{rule.at.hour:02d}:{rule.at.minute:02d}"
-    if rule.frequency == WEEKLY:
-        assert rule.day is not None
-        return Text("notice.rule_weekly", {"weekday": weekday_label(rule.day), "time": at})
-    if rule.frequency == MONTHLY:
-        return Text("notice.rule_monthly", {"day": rule.day, "time": at})
-    return Text("notice.rule_daily", {"time": at})
-
-
-WEEKDAY_KEYS = (
-    "notice.weekday_1",
-    "notice.weekday_2",
-    "notice.weekday_3",
-    "notice.weekday_4",
-    "notice.weekday_5",
-    "notice.weekday_6",
-    "notice.weekday_7",
-)
-
-
-def weekday_label(iso_weekday: int) -> Text:
-    return Text(WEEKDAY_KEYS[iso_weekday - 1])
 
 
 # --- creating and stopping ---------------------------------------------------------------

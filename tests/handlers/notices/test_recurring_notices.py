@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from handlers.accounts import rules as accounts
 from handlers.errors import DomainError
 from handlers.messages import Text, When
-from handlers.services import notices as rules
+from handlers.notices import rules
 from storage import schema as t
 from storage.models import Notice
 from tests.harness import Harness
@@ -160,7 +160,7 @@ async def test_a_notice_missed_beyond_the_grace_period_is_skipped_and_logged(
     notice = await only_notice(bot)
     bot.clock.set(local(5, 18, 20, 30))
     await bot.restart()
-    with caplog.at_level(logging.WARNING, logger="handlers.services.notices"):
+    with caplog.at_level(logging.WARNING, logger="handlers.notices.rules"):
         await bot.rt.engine.fire_due()
     await bot.deliver()
     assert await broadcasts_of(bot, notice.id) == []

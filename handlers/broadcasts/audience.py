@@ -1,7 +1,8 @@
 """Steps /alert and /notice share: who receives it (community, grids, volunteers, groups), which grids.
 
 Each dialogue keeps its own button kind (so presses reach its draft) and says
-which step follows; the questions and buttons are the same everywhere.
+which step follows; the questions and buttons are the same everywhere. The
+notices feature imports this module; it imports nothing of notices.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from handlers import choices
+from handlers.broadcasts import rules
 from handlers.context import Ctx
 from handlers.conversation import Step
 from handlers.errors import StaleAction
 from handlers.messages import Choice, Text, Verbatim
-from handlers.services import broadcasts
 
 Rows = tuple[tuple[Choice, ...], ...]
 
@@ -49,13 +50,13 @@ def steps(buttons: FlowButtons, after: Callable[[Ctx], str]) -> dict[str, Step]:
 
     async def ask_audience(ctx: Ctx) -> None:
         offered = [
-            buttons.button(Text(f"broadcast.audience_{kind}"), "aud", kind) for kind in broadcasts.AUDIENCES
+            buttons.button(Text(f"broadcast.audience_{kind}"), "aud", kind) for kind in rules.AUDIENCES
         ]
         ctx.say("broadcast.ask_audience", choices=rows(offered))
 
     async def handle_audience(ctx: Ctx) -> str | None:
         kind = buttons.pressed(ctx, "aud")
-        if kind not in broadcasts.AUDIENCES:
+        if kind not in rules.AUDIENCES:
             buttons.wrong_input(ctx)
             return None
         if kind == "grids":
@@ -92,7 +93,7 @@ def steps(buttons: FlowButtons, after: Callable[[Ctx], str]) -> dict[str, Step]:
                 ctx.say("broadcast.no_grids_chosen")
                 return None
             audience = {"type": "grids", "grids": chosen}
-            ctx.data["audience"] = broadcasts.check_audience(ctx.community, audience)
+            ctx.data["audience"] = rules.check_audience(ctx.community, audience)
             del ctx.data["chosen_grids"]
             return after(ctx)
         if ctx.community.grid(key) is None:

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers import choices, notify
+from handlers import notify
 from handlers.accounts.rules import COMMANDERS
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
-from handlers.messages import Choice, Lines, Reply, Text, Verbatim, reply_to_json
+from handlers.messages import Reply, reply_to_json
 from storage.models import Survey, User
-from storage.notice_repo import CLOSED, OPEN, AnswerCount, Invitee, Turnout
+from storage.notice_repo import OPEN, AnswerCount, Invitee, Turnout
 from storage.repositories import Repos
 
-ACTION = "svy"
 REASON_SURVEY = "points.reason.survey"
 
 SCALE = "scale"
@@ -89,13 +88,13 @@ def audience_of(grid_key: str | None) -> dict[str, Any]:
     return {"type": EVERYONE, "grids": []} if grid_key is None else {"type": GRIDS, "grids": [grid_key]}
 
 
-def _audience_grid(audience: dict[str, Any]) -> str | None:
+def audience_grid(audience: dict[str, Any]) -> str | None:
     grids = audience.get("grids") or []
     return str(grids[0]) if audience.get("type") == GRIDS and grids else None
 
 
 async def eligible(repos: Repos, audience: dict[str, Any]) -> list[Invitee]:
-    return await repos.notices.reachable_residents(_audience_grid(audience))
+    return await repos.notices.reachable_residents(audience_grid(audience))
 
 
 def draw_sample(invitees: Sequence[Invitee], size: int | None) -> list[Invitee]:
@@ -104,73 +103,7 @@ def draw_sample(invitees: Sequence[Invitee], size: int | None) -> list[Invitee]:
     return secrets.SystemRandom().sample(list(invitees), size)
 
 
-# --- labels ----------------------------------------------------------------------------------
-
-
-def grid_label(community: Community, grid_key: str | None) -> Text | Verbatim:
-    grid = community.grid(grid_key) if grid_key else None
-    if grid is not None:
-        return Verbatim(grid.name)
-    return Verbatim(grid_key) if grid_key else Text("survey.no_grid")
-
-
-def audience_label(community: Community, audience: dict[str, Any], sample_size: int | None) -> Text:
-    grid_key = _audience_grid(audience)
-    whom = (
-        Text("survey.audience_everyone")
-        if grid_key is None
-        else Text("survey.audience_grid", {"grid": grid_label(community, grid_key)})
-    )
-    if sample_size is None:
-        return whom
-    return Text("survey.audience_sample", {"audience": whom, "count": sample_size})
-
-
-def question_label(question: dict[str, Any], number: int) -> Text:
-    """A question as police see it in a preview: number, text and how it is answered."""
-    kind: Text
-    if question["type"] == SCALE:
-        kind = Text("survey.type_scale")
-    else:
-        kind = Text("survey.type_choice", {"choices": Verbatim(" / ".join(question["choices"]))})
-    return Text(
-        "survey.preview_question", {"number": number, "question": Verbatim(question["text"]), "type": kind}
-    )
-
-
-# --- asking residents ---------------------------------------------------------------------------
-
-
-def question_text(survey: Survey, index: int) -> Text:
-    question = survey.questions[index]
-    return Text(
-        "survey.question_scale" if question["type"] == SCALE else "survey.question_choice",
-        {"number": index + 1, "total": len(survey.questions), "question": Verbatim(question["text"])},
-    )
-
-
-def answer_buttons(survey: Survey, index: int) -> tuple[tuple[Choice, ...], ...]:
-    question = survey.questions[index]
-
-    def button(label: Text, value: int) -> Choice:
-        return Choice(label, action=choices.encode(ACTION, "a", survey.id, index, value))
-
-    if question["type"] == SCALE:
-        return (tuple(button(Text("survey.scale_button", {"value": v}), v) for v in SCALE_VALUES),)
-    buttons = [
-        button(Text("survey.choice_button", {"choice": Verbatim(label)}), position)
-        for position, label in enumerate(question["choices"])
-    ]
-    # Two a row: choices are words, and a phone shows two side by side comfortably.
-    return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
-
-
-def invitation(survey: Survey) -> Reply:
-    intro = Text(
-        "survey.invite" if survey.points else "survey.invite_no_points",
-        {"title": Verbatim(survey.title), "total": len(survey.questions), "points": survey.points},
-    )
-    return Reply(Lines((intro, question_text(survey, 0))), answer_buttons(survey, 0))
+# --- inviting residents ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -189,8 +122,12 @@ async def start(
     audience: dict[str, Any],
     sample_size: int | None,
     now: datetime,
+    invitation: Callable[[Survey], Reply],
 ) -> Started:
-    """Store the survey, draw its participants and invite each of them with the first question."""
+    """Store the survey, draw its participants and invite each of them with the first question.
+
+    `invitation` words the invitation (the views' business); it is sent as it is to everyone.
+    """
     require_commander(author)
     if not 1 <= len(questions) <= MAX_QUESTIONS:
         raise DomainError("survey.need_question")
@@ -248,7 +185,7 @@ async def answer(repos: Repos, user: User, survey_id: int, index: int, value: st
     if participant is None:
         raise DomainError("survey.not_invited")
     if survey.state != OPEN:
-        raise DomainError("survey.closed", title=Verbatim(survey.title))
+        raise DomainError("survey.closed", title=survey.title)
     if participant.finished_at is not None:
         raise DomainError("survey.already_finished")
     stored = _check_value(survey, index, value)
@@ -281,89 +218,47 @@ async def close(repos: Repos, user: User, survey_id: int, now: datetime) -> Surv
     if survey is None:
         raise StaleAction()
     if not await repos.notices.close_survey(survey_id, now):
-        raise DomainError("survey.already_closed", title=Verbatim(survey.title))
+        raise DomainError("survey.already_closed", title=survey.title)
     closed = await repos.notices.survey(survey_id)
     assert closed is not None
     return closed
 
 
-def _rate(finished: int, invited: int) -> str:
-    return f"{finished * 100 / invited:.0f}%" if invited else "0%"
+@dataclass(frozen=True)
+class Results:
+    """A survey's turnout per grid (in the community's grid order) and the answers counted per grid."""
+
+    survey: Survey
+    turnout: list[Turnout]
+    answers: list[AnswerCount]
+
+    @property
+    def invited(self) -> int:
+        return sum(t.invited for t in self.turnout)
+
+    @property
+    def finished(self) -> int:
+        return sum(t.finished for t in self.turnout)
+
+    def counts(self, grid_key: str | None) -> dict[int, dict[str, int]]:
+        """question → answer → how many, in one grid."""
+        by_question: dict[int, dict[str, int]] = {}
+        for row in self.answers:
+            if row.grid_key == grid_key:
+                by_question.setdefault(row.question, {})[row.answer] = row.count
+        return by_question
 
 
-def _question_result(survey: Survey, index: int, counts: dict[str, int]) -> Text | Lines:
-    question = survey.questions[index]
-    shown = {"number": index + 1, "question": Verbatim(question["text"])}
-    answered = sum(counts.values())
-    if not answered:
-        return Text("survey.result_unanswered", shown)
-    if question["type"] == SCALE:
-        average = sum(int(value) * n for value, n in counts.items()) / answered
-        return Text("survey.result_scale", {**shown, "average": f"{average:.1f}", "count": answered})
-    lines = [Text("survey.result_choice", shown)]
-    lines.extend(
-        Text("survey.result_choice_line", {"choice": Verbatim(label), "count": counts.get(str(position), 0)})
-        for position, label in enumerate(question["choices"])
-    )
-    return Lines(tuple(lines))
-
-
-def _section(community: Community, survey: Survey, turnout: Turnout, answers: Sequence[AnswerCount]) -> Text:
-    by_question: dict[int, dict[str, int]] = {}
-    for row in answers:
-        by_question.setdefault(row.question, {})[row.answer] = row.count
-    return Text(
-        "survey.result_grid",
-        {
-            "grid": grid_label(community, turnout.grid_key),
-            "rate": _rate(turnout.finished, turnout.invited),
-            "finished": turnout.finished,
-            "invited": turnout.invited,
-            "questions": Lines(
-                tuple(
-                    Text(
-                        "survey.result_item", {"result": _question_result(survey, i, by_question.get(i, {}))}
-                    )
-                    for i in range(len(survey.questions))
-                )
-            ),
-        },
-    )
-
-
-async def results(repos: Repos, community: Community, survey: Survey) -> Text:
-    """The survey's results per grid (in the community's grid order) with each grid's response rate."""
+async def results(repos: Repos, community: Community, survey: Survey) -> Results:
     turnout = await repos.notices.turnout(survey.id)
     answers = await repos.notices.answer_counts(survey.id)
     order = {grid.key: position for position, grid in enumerate(community.grids)}
     turnout.sort(
         key=lambda t: (t.grid_key is None, order.get(t.grid_key or "", len(order)), t.grid_key or "")
     )
-    invited = sum(t.invited for t in turnout)
-    finished = sum(t.finished for t in turnout)
-    sections = tuple(
-        _section(community, survey, t, [a for a in answers if a.grid_key == t.grid_key]) for t in turnout
-    )
-    return Text(
-        "survey.results",
-        {
-            "title": Verbatim(survey.title),
-            "state": Text("survey.state_open" if survey.state == OPEN else "survey.state_closed"),
-            "audience": audience_label(community, survey.audience, survey.sample_size),
-            "rate": _rate(finished, invited),
-            "finished": finished,
-            "invited": invited,
-            "grids": Lines(sections),
-        },
-    )
+    return Results(survey, turnout, list(answers))
 
 
 async def recent(repos: Repos, user: User) -> list[Survey]:
     require_commander(user)
     return await repos.notices.recent_surveys(RECENT_SURVEYS)
-
-
-def close_button(survey: Survey) -> tuple[tuple[Choice, ...], ...]:
-    if survey.state == CLOSED:
-        return ()
-    return ((Choice(Text("survey.button_close"), action=choices.encode(ACTION, "close", survey.id)),),)

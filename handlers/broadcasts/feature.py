@@ -1,0 +1,46 @@
+"""What broadcasts plug into the engine."""
+
+from __future__ import annotations
+
+from handlers.accounts import rules as accounts
+from handlers.broadcasts import alerts, buttons, compose, copies, quiet, report, rules, settings, views
+from handlers.registry import Feature, OutboxKind, PersonalData
+
+_EVERYONE = ("settings",)
+_COMMANDERS = ("alert", "alerts", "settings")
+
+FEATURE = Feature(
+    name="broadcasts",
+    commands={"alert": compose.start_alert, "alerts": alerts.list_alerts, "settings": settings.show_settings},
+    actions={views.ACTION: buttons.on_action},
+    flows=(compose.ALERT_FLOW, quiet.QUIET_FLOW),
+    schedules={
+        rules.SCHEDULE_SEND: rules.fire_send,
+        rules.SCHEDULE_ACK: rules.fire_ack_reminder,
+        rules.SCHEDULE_REPORT: rules.fire_report,
+    },
+    help={
+        accounts.RESIDENT: _EVERYONE,
+        accounts.VOLUNTEER: _EVERYONE,
+        accounts.GRID_WORKER: _EVERYONE,
+        accounts.POLICE: _COMMANDERS,
+        accounts.ADMIN: _COMMANDERS,
+    },
+    outbox={
+        rules.COPY: OutboxKind(copies.render_copy),
+        # A report is posted once, then edited in place: the settle hook remembers where it is.
+        rules.SUMMARY: OutboxKind(report.render_summary, rules.summary_settled),
+        rules.SUMMARY_EDIT: OutboxKind(report.render_summary, rules.summary_settled),
+    },
+    # ack_reminder_minutes; grids, resident groups and police groups name the audiences.
+    community_section="broadcasts",
+    personal_data=(
+        PersonalData("broadcasts", "author_id", "alerts this person wrote and sent"),
+        PersonalData(
+            "broadcast_recipients",
+            "user_id",
+            "alerts received, when acknowledged (收到) and reminded, grid and building at the time",
+        ),
+        PersonalData("subscriptions", "user_id", "kinds of alert turned off, and quiet hours"),
+    ),
+)
