@@ -7,7 +7,7 @@ cannot share one asks the leader, or the police group, to confirm by hand.
 
 from __future__ import annotations
 
-from handlers import conversation, notify, report_hazard
+from handlers import conversation, notify
 from handlers.attendance import rules, views
 from handlers.attendance.rules import IN, OUT
 from handlers.community import GeoPoint
@@ -15,6 +15,7 @@ from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Verbatim
+from handlers.reports import filing as report_hazard
 from storage.models import PatrolShift
 
 
