@@ -39,3 +39,15 @@ def test_project_does_not_import_shared_notes() -> None:
     for package in ("bot", "handlers", "storage"):
         for path in (ROOT / package).rglob("*.py"):
             assert "shared" not in imported_modules(path), path
+
+
+def test_channel_adapters_get_no_database_and_no_runtime() -> None:
+    """Adapters are handed narrow services (bot.channels.base.Host, Inbox): no storage, no bot.app."""
+    for path in (ROOT / "bot" / "channels").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {m for m in modules if m.split(".")[0] in {"storage", "sqlalchemy"}}, path
+        assert "bot.app" not in modules, path

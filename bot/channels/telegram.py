@@ -24,11 +24,11 @@ from telegram import (
 from telegram.constants import CallbackQueryLimit, ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.base import DeliveryError, Host, RetryLater, Undeliverable
 from bot.channels.telegram_flood import FloodControl, Turn
+from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
 from handlers.messages import Incoming, Location, Reply, Response, Text
 
@@ -40,10 +40,6 @@ CONCURRENT_UPDATES = 64
 # Outbox rows the delivery worker may have on their way at once: enough to keep the flood
 # limits busy across Bot API round trips of a few hundred milliseconds.
 MAX_IN_FLIGHT = 32
-# Connections to the Bot API: an update in progress may have two calls on their way (the
-# button's answer and the next message), the delivery worker one per row. A call that finds
-# no free connection within its pool timeout (1 s) fails with httpx.PoolTimeout.
-CONNECTIONS = 2 * CONCURRENT_UPDATES + MAX_IN_FLIGHT
 # Photos already on Telegram's servers are sent again by file_id instead of being uploaded again.
 FILE_ID_CACHE = 256
 CAPTION_PREFIX = "c"
@@ -143,8 +139,9 @@ class TelegramChannel:
             ApplicationBuilder()
             .token(token)
             .job_queue(None)
-            .request(HTTPXRequest(connection_pool_size=CONNECTIONS))
-            .get_updates_request(HTTPXRequest(connection_pool_size=1))
+            # Not PTB's HTTPXRequest: see bot/channels/telegram_request.py for the measurements.
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(connection_pool_size=1))
         )
         if concurrency > 1:
             builder = builder.concurrent_updates(PerUserUpdateProcessor(concurrency))

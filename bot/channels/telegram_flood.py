@@ -1,11 +1,12 @@
 """Telegram's flood limits, kept by the adapter so that Telegram rarely has to enforce them with a 429.
 
 Not aiolimiter: its leaky bucket lets a full burst through and then leaks continuously, so
-after a quiet spell a group gets 20 messages at once and 20 more within the same minute, which
+after a quiet spell a group gets 20 messages at once and 19 more within the same minute, which
 Telegram (and the fake Bot API of the tests, which counts as Telegram does) refuses. A send
 here also holds its place until its answer came back, a reply goes before outbox rows, a chat
 whose turn is far off is refused up front rather than waited for, and a 429 all the same
-lowers the rate; aiolimiter offers none of these.
+lowers the rate; aiolimiter offers none of these. (The 429's retry_after itself is honoured
+by the outbox: the adapter turns RetryAfter into RetryLater.)
 """
 
 from __future__ import annotations
