@@ -27,7 +27,7 @@ from bot.channels.base import DeliveryError, Host, Inbox, RetryLater, Undelivera
 from bot.channels.wecom.api import MAX_RECIPIENTS, WeComApi, WeComConfig, WeComError
 from bot.channels.wecom.callback import CallbackEndpoint
 from bot.channels.wecom.crypto import CallbackCrypto
-from bot.channels.wecom.pacing import Progress, Window
+from bot.channels.wecom.pacing import Progress, Window, content_digest, fingerprint, progress_key
 from bot.i18n import RenderedMessage, Translator
 from handlers.messages import Document, Incoming, Location, Reply, Text
 
@@ -221,11 +221,11 @@ class WeComChannel:
         get only the rest; a member over the per-minute limit is told to wait (RetryLater).
         """
         parts = self._member_parts(message, photos)
-        content = _content_digest(message, photos)
+        content = content_digest(message, photos)
         results: dict[str, str | DeliveryError] = {}
         by_progress: dict[int, list[str]] = defaultdict(list)
         for user in users:
-            done = self._progress.done(_progress_key(user, content))
+            done = self._progress.done(progress_key(user, content))
             try:
                 self._members.take(user, len(parts) - done)
             except RetryLater as wait:
@@ -248,7 +248,7 @@ class WeComChannel:
                 answer = await part(reached)
             except DeliveryError as error:
                 for user in reached:
-                    self._progress.stopped_at(_progress_key(user, content), index)
+                    self._progress.stopped_at(progress_key(user, content), index)
                     results[user] = error
                 return results
             # WeChat Work lower-cases the ids it reports.
@@ -263,7 +263,7 @@ class WeComChannel:
             if not reached:
                 break
         for user in reached:
-            self._progress.finished(_progress_key(user, content))
+            self._progress.finished(progress_key(user, content))
             results[user] = msgid
         return results
 
@@ -336,7 +336,7 @@ class WeComChannel:
             parts.append(partial(self.api.robot, key, {"msgtype": "image", "image": image}))
         content = {"content": _clip(text, TEXT_LIMIT_BYTES)}
         parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": content}))
-        progress_key = _fingerprint(ROBOT_PREFIX + key, message, photos[:1])
+        progress_key = fingerprint(ROBOT_PREFIX + key, message, photos[:1])
         self._robots.take(key, self._progress.remaining(progress_key, len(parts)))
         await self._progress.run(progress_key, parts)
         return f"robot-{time.time_ns()}"
@@ -384,23 +384,3 @@ def _clip(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     return data[: limit - 3].decode(errors="ignore") + "…"
-
-
-def _fingerprint(chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
-    return _progress_key(chat_id, _content_digest(message, photos))
-
-
-def _progress_key(chat_id: str, content: str) -> str:
-    return f"{chat_id}\0{content}"
-
-
-def _content_digest(message: RenderedMessage, photos: list[bytes]) -> str:
-    digest = hashlib.sha256(message.text.encode())
-    for row in message.buttons:
-        for button in row:
-            digest.update(b"\0" + (button.action or button.url or "").encode())
-    for photo in photos:
-        digest.update(hashlib.sha256(photo).digest())
-    if message.document is not None:
-        digest.update(hashlib.sha256(message.document.data).digest())
-    return digest.hexdigest()

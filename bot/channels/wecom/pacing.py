@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 from bot.channels.base import RetryLater
+from bot.i18n import RenderedMessage
 
 
 class Window:
@@ -72,3 +74,23 @@ class Progress:
 
     def remaining(self, key: str, total: int) -> int:
         return total - self._done.get(key, 0)
+
+
+def fingerprint(chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
+    return progress_key(chat_id, content_digest(message, photos))
+
+
+def progress_key(chat_id: str, content: str) -> str:
+    return f"{chat_id}\0{content}"
+
+
+def content_digest(message: RenderedMessage, photos: list[bytes]) -> str:
+    digest = hashlib.sha256(message.text.encode())
+    for row in message.buttons:
+        for button in row:
+            digest.update(b"\0" + (button.action or button.url or "").encode())
+    for photo in photos:
+        digest.update(hashlib.sha256(photo).digest())
+    if message.document is not None:
+        digest.update(hashlib.sha256(message.document.data).digest())
+    return digest.hexdigest()
