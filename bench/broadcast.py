@@ -53,9 +53,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.fakes when run as a script
 
-from bot.app import Runtime, build_runtime  # noqa: E402
-from bot.channels.telegram import TelegramChannel  # noqa: E402
-from bot.channels.wecom import WeComChannel, WeComConfig  # noqa: E402
+from bot.app import Runtime, build_runtime, telegram_channel, wecom_channel  # noqa: E402
+from bot.channels.wecom.api import WeComConfig  # noqa: E402
 from bot.community_file import load_community  # noqa: E402
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings  # noqa: E402
 from handlers.accounts import rules as accounts  # noqa: E402
@@ -264,7 +263,7 @@ async def telegram(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int
     try:
         runtime = await build_runtime(settings, community=community())
         api_url, file_url = platform.info["base_url"], platform.info["file_url"]
-        channel = TelegramChannel.build(runtime, TOKEN, api_url=api_url, file_url=file_url)
+        channel = telegram_channel(runtime, TOKEN, api_url=api_url, file_url=file_url)
         runtime.add_channel(channel)
         async with channel.application:
             await residents(runtime, "telegram", chats)
@@ -305,7 +304,7 @@ async def wecom(args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
                 aes_key=WECOM_AES_KEY,
                 api_url=platform.info["base_url"],
             )
-            runtime.add_channel(WeComChannel(runtime, config, client))
+            runtime.add_channel(wecom_channel(runtime, config, client))
             await residents(runtime, "wecom", members)
             await publish(runtime, "wecom")
             print(f"wecom: one urgent alert to {args.recipients} members (text + button card each)")

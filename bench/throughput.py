@@ -68,8 +68,7 @@ from telegram.ext import (  # noqa: E402
     filters,
 )
 
-from bot.app import Runtime, build_runtime  # noqa: E402
-from bot.channels.telegram import TelegramChannel  # noqa: E402
+from bot.app import Runtime, build_runtime, telegram_channel  # noqa: E402
 from bot.community_file import load_community  # noqa: E402
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings  # noqa: E402
 from handlers.accounts import rules as accounts  # noqa: E402
@@ -346,7 +345,7 @@ async def shouwang_rate(
     server: Server, urls: tuple[str, str], users: int, profile: Path | None
 ) -> tuple[float, int, int]:
     async with shouwang_runtime() as (runtime, clock):
-        channel = TelegramChannel.build(runtime, TOKEN, api_url=urls[0], file_url=urls[1])
+        channel = telegram_channel(runtime, TOKEN, api_url=urls[0], file_url=urls[1])
         runtime.add_channel(channel)
 
         async def settled(last: bool) -> None:

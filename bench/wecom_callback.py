@@ -4,7 +4,7 @@
                                    [--client httpx|raw] [--drain] [--profile FILE]
 
 The bot runs as deployed, in a process of its own (so on one core): uvicorn on
-127.0.0.1 serving `build_web_app`, the real WeComChannel, a fresh SQLite file
+127.0.0.1 serving the bot's web app, the real WeComChannel, a fresh SQLite file
 in a temporary directory. By default the inbox worker is NOT running during the
 measurement: the figures are the callback path alone (read, verify, decrypt,
 parse, commit the inbox row, answer 200). With --drain the worker runs
@@ -95,24 +95,23 @@ def _quiet_server(config: Any) -> Any:
 async def serve(port: int, database: Path, drain: bool, window_ms: float | None) -> None:
     import uvicorn
 
-    from bot.app import build_runtime
-    from bot.channels import wecom as wecom_module
-    from bot.channels.wecom import WeComChannel, WeComConfig
+    from bot.app import build_runtime, web_app, wecom_channel
+    from bot.channels.wecom import callback as callback_module
+    from bot.channels.wecom.api import WeComConfig
     from bot.community_file import load_community
     from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
-    from bot.web import build_web_app
 
     settings = Settings(database_url=f"sqlite:///{database}", media_dir=database.parent / "media")
     runtime = await build_runtime(settings, community=load_community(EXAMPLE_COMMUNITY_FILE))
     config = WeComConfig(CORP_ID, AGENT_ID, "secret", TOKEN, AES_KEY, api_url="http://127.0.0.1:9")
     if window_ms is not None:
-        wecom_module.GROUP_COMMIT_WINDOW_SECONDS = window_ms / 1000
+        callback_module.GROUP_COMMIT_WINDOW_SECONDS = window_ms / 1000
     async with httpx.AsyncClient(timeout=1) as client:
-        wecom = WeComChannel(runtime, config, client)
+        wecom = wecom_channel(runtime, config, client)
         runtime.add_channel(wecom)
         server = _quiet_server(
             uvicorn.Config(
-                build_web_app(runtime, wecom),
+                web_app(runtime, wecom),
                 host="127.0.0.1",
                 port=port,
                 log_level="warning",

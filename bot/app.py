@@ -6,18 +6,25 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+
+from bot.channel_services import ChannelServices
 from bot.channels.base import Channel
+from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_flood import FloodControl
+from bot.channels.wecom.api import WeComConfig
+from bot.channels.wecom.channel import WeComChannel
 from bot.community_file import load_community
 from bot.delivery import Delivery
 from bot.i18n import Translator
 from bot.scheduler import Scheduler
 from bot.settings import Settings
-
-if TYPE_CHECKING:
-    from bot.channels.wecom import WeComConfig
+from bot.web import build_web_app
 from handlers.clock import Clock, SystemClock
 from handlers.community import Community
 from handlers.media import MediaStore
@@ -45,6 +52,47 @@ class Runtime:
     async def close(self) -> None:
         await self.database.close()
 
+    def channel_services(self) -> ChannelServices:
+        return ChannelServices(
+            self.database,
+            self.engine,
+            self.media,
+            self.clock,
+            self.community.default_language,
+            self.delivery.wake,
+        )
+
+
+# --- the adapters, each handed what it needs rather than the runtime -------------------------
+
+
+def telegram_channel(
+    runtime: Runtime, token: str, api_url: str | None = None, file_url: str | None = None
+) -> TelegramChannel:
+    settings = runtime.settings
+    flood = FloodControl(
+        settings.telegram_rate_per_second,
+        settings.telegram_group_per_minute,
+        settings.telegram_chat_per_second,
+    )
+    return TelegramChannel.build(
+        runtime.channel_services(), runtime.translator, flood, token, api_url=api_url, file_url=file_url
+    )
+
+
+def wecom_channel(runtime: Runtime, config: WeComConfig, client: httpx.AsyncClient) -> WeComChannel:
+    services = runtime.channel_services()
+    return WeComChannel(config, client, services, services, runtime.translator)
+
+
+def web_app(runtime: Runtime, wecom: WeComChannel | None = None) -> Starlette:
+    services = runtime.channel_services()
+
+    async def health() -> dict[str, object]:
+        return {"channels": sorted(runtime.channels), "outbox": await services.outbox_counts()}
+
+    return build_web_app(health, wecom.endpoint.routes() if wecom is not None else ())
+
 
 async def build_runtime(
     settings: Settings,
@@ -67,8 +115,6 @@ async def build_runtime(
 
 
 def wecom_config(settings: Settings) -> WeComConfig:
-    from bot.channels.wecom import WeComConfig
-
     assert (
         settings.wecom_corp_id and settings.wecom_secret and settings.wecom_token and settings.wecom_aes_key
     )
@@ -83,15 +129,17 @@ def wecom_config(settings: Settings) -> WeComConfig:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: it would take SIGINT/SIGTERM from `run`, which
+    stops every part in order, and raise the signal again once the web server is down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def run(settings: Settings) -> None:
     """`shouwang run`: every configured channel in one process, until SIGINT/SIGTERM."""
-    import httpx
-    import uvicorn
-
-    from bot.channels.telegram import TelegramChannel
-    from bot.channels.wecom import WeComChannel
-    from bot.web import build_web_app
-
     runtime = await build_runtime(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,20 +151,20 @@ async def run(settings: Settings) -> None:
         wecom: WeComChannel | None = None
         if settings.wecom_enabled:
             client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
-            wecom = WeComChannel(runtime, wecom_config(settings), client)
+            wecom = wecom_channel(runtime, wecom_config(settings), client)
             runtime.add_channel(wecom)
             tasks.append(asyncio.create_task(wecom.run()))
         telegram: TelegramChannel | None = None
         if settings.telegram_token:
-            telegram = TelegramChannel.build(
+            telegram = telegram_channel(
                 runtime, settings.telegram_token, settings.telegram_api_url, settings.telegram_file_url
             )
             await stack.enter_async_context(telegram.application)
             await telegram.start()
             runtime.add_channel(telegram)
-        server = uvicorn.Server(
+        server = _Server(
             uvicorn.Config(
-                build_web_app(runtime, wecom),
+                web_app(runtime, wecom),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level="warning",
@@ -124,8 +172,6 @@ async def run(settings: Settings) -> None:
                 lifespan="off",
             )
         )
-        # uvicorn would install its own signal handlers and swallow ours.
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         tasks.append(asyncio.create_task(server.serve()))
         tasks.append(asyncio.create_task(runtime.delivery.run()))
         scheduler = Scheduler(runtime.engine, settings.scheduler_tick_seconds)

@@ -93,3 +93,15 @@ def test_engine_names_no_feature(module: str) -> None:
         if any(name == feature or name.startswith(feature + ".") for feature in features)
     }
     assert named == set(), f"{module} imports features {sorted(named)}: declare it in the feature instead"
+
+
+def test_channel_adapters_get_no_database_and_no_runtime() -> None:
+    """Adapters are handed narrow services (bot.channels.base.Host, Inbox): no storage, no bot.app."""
+    for path in (ROOT / "bot" / "channels").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {m for m in modules if m.split(".")[0] in {"storage", "sqlalchemy"}}, path
+        assert "bot.app" not in modules, path

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from bot.i18n import RenderedMessage
+from handlers.messages import Incoming, Reply, Response
 
 
 class DeliveryError(Exception):
@@ -35,3 +38,43 @@ class Channel(Protocol):
         ...
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None: ...
+
+
+class Host(Protocol):
+    """What an adapter asks of the rest of the bot: it opens no transaction of its own."""
+
+    @property
+    def default_language(self) -> str: ...
+
+    def now(self) -> datetime: ...
+
+    async def handle(self, incoming: Incoming) -> Response:
+        """The engine's answer to one input (one transaction of its own)."""
+        ...
+
+    async def defer(self, channel: str, chat_id: str, language: str, replies: Sequence[Reply]) -> None:
+        """Queue `replies` in the outbox, in order, and wake the delivery worker."""
+        ...
+
+    async def photos(self, media_ids: Sequence[int]) -> list[bytes]:
+        """The stored photos of a reply (those still on disk), in order."""
+        ...
+
+
+class Inbox(Protocol):
+    """Callbacks stored before they are answered, and the numbered menus a reply of "1" refers to.
+
+    WeChat Work needs both (it cannot wait for the engine, and has no buttons in plain text).
+    """
+
+    async def accept(self, channel: str, rows: list[dict[str, Any]]) -> None:
+        """Store callbacks ({"dedupe_key", "payload"}); a repeated key, a platform's retry, is ignored."""
+        ...
+
+    async def pending(self, channel: str) -> list[tuple[int, dict[str, Any]]]: ...
+
+    async def finish(self, inbox_id: int, state: str) -> None: ...
+
+    async def menu_action(self, channel: str, chat_id: str, number: int) -> str | None: ...
+
+    async def remember_menus(self, channel: str, chat_ids: list[str], actions: list[str | None]) -> None: ...

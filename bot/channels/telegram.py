@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-import time
 import warnings
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import (
     CallbackQuery,
@@ -29,28 +26,20 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.base import DeliveryError, RetryLater, Undeliverable
+from bot.channels.base import DeliveryError, Host, RetryLater, Undeliverable
+from bot.channels.telegram_flood import FloodControl, Turn
 from bot.channels.telegram_request import AiohttpRequest
-from bot.i18n import RenderedMessage
-from handlers import notify
-from handlers.messages import Incoming, Location, Reply, Response, Text, reply_to_json
-from storage.repositories import Repos
-
-if TYPE_CHECKING:
-    from bot.app import Runtime
+from bot.i18n import RenderedMessage, Translator
+from handlers.messages import Incoming, Location, Reply, Response, Text
 
 log = logging.getLogger(__name__)
 
 NAME = "telegram"
 # Updates of different people handled at once; one person's always in order.
 CONCURRENT_UPDATES = 64
-# Engine calls at once on a database with concurrent writers (PostgreSQL).
-ENGINE_CALLS = 8
 # Outbox rows the delivery worker may have on their way at once: enough to keep the flood
 # limits busy across Bot API round trips of a few hundred milliseconds.
 MAX_IN_FLIGHT = 32
-# A chat whose turn is further off than this is not waited for: the outbox retries the row then.
-MAX_FLOOD_WAIT_SECONDS = 3.0
 # Photos already on Telegram's servers are sent again by file_id instead of being uploaded again.
 FILE_ID_CACHE = 256
 CAPTION_PREFIX = "c"
@@ -114,214 +103,23 @@ def _person(update: object) -> int | None:
     return None  # Everything else is handled in order among itself.
 
 
-# --- flood control ----------------------------------------------------------------
-
-
-class _Window:
-    """At most `limit` sends in any `period` seconds, counted the way the server counts them.
-
-    A send holds its place from the moment it is let through until `period` after its
-    answer came back. The server stamps the request somewhere in between, so whatever
-    the network does to the requests' timing, this never lets through one the server
-    would refuse. Senders wait in turn (those answering a person first).
-    """
-
-    def __init__(self, limit: int, period: float) -> None:
-        self.ceiling = limit
-        self.limit = limit
-        self.period = period
-        self.answered: deque[float] = deque()
-        self.open = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._changed = asyncio.Event()
-        self._granter: asyncio.Task[None] | None = None
-        self._slowed_at = 0.0
-
-    def _used(self, now: float) -> int:
-        horizon = now - self.period
-        while self.answered and self.answered[0] <= horizon:
-            self.answered.popleft()
-        if self.limit < self.ceiling:
-            # Back up by a twentieth of the configured rate per period without a 429.
-            periods = int((now - self._slowed_at) / self.period)
-            if periods:
-                self.limit = min(self.ceiling, self.limit + periods * max(1, self.ceiling // 20))
-                self._slowed_at += periods * self.period
-        return len(self.answered) + self.open
-
-    def wait_needed(self, now: float, count: int = 1) -> float:
-        """About how long `count` sends asked for now would wait for their turn."""
-        waiting = sum(1 for turn in self._waiters if not turn.done())
-        need = self._used(now) + waiting + count - self.limit
-        if need <= 0:
-            return 0.0
-        if need <= len(self.answered):
-            return self.answered[need - 1] + self.period - now
-        return self.period  # behind sends still waiting for their answer
-
-    def idle(self, now: float) -> bool:
-        return self._used(now) == 0 and not self._waiters
-
-    def take(self) -> None:
-        """Count a send that does not wait for its turn."""
-        self.open += 1
-
-    async def acquire(self, *, first: bool = False) -> None:
-        if not self._waiters and self._used(time.monotonic()) < self.limit:
-            self.open += 1
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if first:
-            self._waiters.appendleft(turn)
-        else:
-            self._waiters.append(turn)
-        if self._granter is None or self._granter.done():
-            self._granter = asyncio.create_task(self._grant())
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.give_back()  # granted just as its sender gave up
-            raise
-
-    def release(self) -> None:
-        """The send was answered (or failed): its place frees `period` from now."""
-        self.open -= 1
-        self.answered.append(time.monotonic())
-        self._changed.set()
-
-    def give_back(self) -> None:
-        """The place was not used after all."""
-        self.open -= 1
-        self._changed.set()
-
-    def slow_down(self) -> None:
-        """Telegram said 429 all the same (a lower limit than configured, another process on the
-        same token): take a fifth off the rate, and win it back while no 429 follows."""
-        self.limit = max(1, int(self.limit * 0.8))
-        self._slowed_at = time.monotonic()
-
-    async def _grant(self) -> None:
-        while self._waiters:
-            turn = self._waiters[0]
-            if turn.done():  # its sender gave up waiting
-                self._waiters.popleft()
-                continue
-            now = time.monotonic()
-            if self._used(now) < self.limit:
-                self._waiters.popleft()
-                self.open += 1
-                turn.set_result(None)
-                continue
-            self._changed.clear()
-            timeout = self.answered[0] + self.period - now if self.answered else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
-
-
-def _per_second(rate: float) -> _Window:
-    # 0.5 a second is "one every two seconds", not zero.
-    limit = max(1, int(rate))
-    return _Window(limit, limit / rate)
-
-
-@dataclass
-class _Turn:
-    """One outgoing message, which may take several Bot API calls (photos, long text)."""
-
-    chat_id: str
-    group: bool
-    # A reply to what the person just did, rather than something from the outbox.
-    reply: bool
-    calls_left: int
-    begun: bool = False
-
-
-class FloodControl:
-    """Telegram's flood limits, kept here so that Telegram rarely has to enforce them with a 429.
-
-    Every send waits for the bot's turn (about 30 a second) and its chat's (20 a minute into
-    a group, one a second into a private chat). A direct reply in a private chat does not
-    wait for the chat's turn, as its pace is the person's own, but is counted; it goes
-    before outbox rows waiting for the bot's turn. A chat whose turn is more than
-    `max_wait` away refuses the message before it begins (RetryLater), so the outbox keeps
-    the row and the sender is free for other chats; once a message has begun, its later
-    calls wait for their turn, so that it is never left half sent.
-    """
-
-    def __init__(
-        self,
-        per_second: float,
-        group_per_minute: int,
-        chat_per_second: float,
-        max_wait: float = MAX_FLOOD_WAIT_SECONDS,
-    ) -> None:
-        self.bot = _per_second(per_second)
-        self.group_per_minute = group_per_minute
-        self.chat_per_second = chat_per_second
-        self.max_wait = max_wait
-        self._chats: dict[str, _Window] = {}
-        self._sweep_at = 4096
-
-    def _chat(self, turn: _Turn) -> _Window:
-        window = self._chats.get(turn.chat_id)
-        if window is None:
-            if len(self._chats) >= self._sweep_at:
-                self._forget_idle()
-            group = turn.group
-            window = _Window(self.group_per_minute, 60.0) if group else _per_second(self.chat_per_second)
-            self._chats[turn.chat_id] = window
-        return window
-
-    def _forget_idle(self) -> None:
-        now = time.monotonic()
-        self._chats = {chat: w for chat, w in self._chats.items() if not w.idle(now)}
-        self._sweep_at = max(4096, 2 * len(self._chats))
-
-    async def enter(self, turn: _Turn) -> tuple[_Window, ...]:
-        """Wait until the next call of `turn` may go; returns the windows to leave afterwards."""
-        chat = self._chat(turn)
-        if turn.reply and not turn.group:
-            chat.take()
-        else:
-            if not turn.begun:
-                wait = chat.wait_needed(time.monotonic(), turn.calls_left)
-                if wait > self.max_wait:
-                    raise RetryLater(wait, "flood control: the chat's turn is too far off")
-            await chat.acquire()
-        try:
-            await self.bot.acquire(first=turn.reply)
-        except BaseException:
-            chat.give_back()
-            raise
-        turn.begun = True
-        turn.calls_left -= 1
-        return chat, self.bot
-
-    @staticmethod
-    def leave(windows: tuple[_Window, ...]) -> None:
-        for window in windows:
-            window.release()
-
-
 class TelegramChannel:
     name = NAME
     max_in_flight = MAX_IN_FLIGHT
 
-    def __init__(self, runtime: Runtime, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        host: Host,
+        translator: Translator,
+        flood: FloodControl,
+    ) -> None:
         self.application = application
+        self.host = host
+        self.translator = translator
+        self.flood = flood
         application.add_handler(TypeHandler(Update, self._on_update))
         application.add_error_handler(self._on_error)
-        # SQLite has one writer and every engine call writes: queueing here is far cheaper
-        # than SQLite's busy handler, which sleeps up to 100 ms between tries.
-        self._engine_slots = asyncio.Semaphore(1 if runtime.database.dialect == "sqlite" else ENGINE_CALLS)
-        settings = runtime.settings
-        self.flood = FloodControl(
-            settings.telegram_rate_per_second,
-            settings.telegram_group_per_minute,
-            settings.telegram_chat_per_second,
-        )
         self._file_ids: OrderedDict[bytes, str] = OrderedDict()
         # Photos being uploaded right now, and the file_id they will have (None if the upload failed).
         self._uploading: dict[bytes, asyncio.Future[str | None]] = {}
@@ -329,7 +127,9 @@ class TelegramChannel:
     @classmethod
     def build(
         cls,
-        runtime: Runtime,
+        host: Host,
+        translator: Translator,
+        flood: FloodControl,
         token: str,
         api_url: str | None = None,
         file_url: str | None = None,
@@ -339,6 +139,7 @@ class TelegramChannel:
             ApplicationBuilder()
             .token(token)
             .job_queue(None)
+            # Not PTB's HTTPXRequest: see bot/channels/telegram_request.py for the measurements.
             .request(AiohttpRequest())
             .get_updates_request(AiohttpRequest(connection_pool_size=1))
         )
@@ -347,7 +148,7 @@ class TelegramChannel:
         if api_url:
             builder = builder.base_url(api_url)
             builder = builder.base_file_url(file_url or api_url.replace("/bot", "/file/bot"))
-        return cls(runtime, builder.build())
+        return cls(builder.build(), host, translator, flood)
 
     async def start(self, poll_timeout: int = 10) -> None:
         await self.application.start()
@@ -379,15 +180,14 @@ class TelegramChannel:
             log.warning("could not read telegram update", exc_info=True)
             chat = update.effective_chat
             if chat is not None:
-                language = self.runtime.community.default_language
+                language = self.host.default_language
                 failed = Response([Reply(Text("error.internal"))], Text("error.internal"), language=language)
                 incoming = Incoming(NAME, "", str(chat.id), "", is_group=chat.type != ChatType.PRIVATE)
                 await self._answer(update, incoming, failed)
             return
         if incoming is None:
             return
-        async with self._engine_slots:
-            response = await self.runtime.engine.handle(incoming)
+        response = await self.host.handle(incoming)
         await self._answer(update, incoming, response)
 
     async def _to_incoming(self, update: Update) -> Incoming | None:
@@ -421,7 +221,7 @@ class TelegramChannel:
                 if not name:
                     return None  # A command for another bot in the group.
                 return Incoming(**base, command=name, args=args)
-            menu = self.runtime.translator.menu_command(message.text)
+            menu = self.translator.menu_command(message.text)
             if menu is not None and not base["is_group"]:
                 return Incoming(**base, command=menu)
         if message.photo:
@@ -459,7 +259,7 @@ class TelegramChannel:
         return name.lower(), text[len(head) :].strip()
 
     async def _answer(self, update: Update, incoming: Incoming, response: Response) -> None:
-        translator = self.runtime.translator
+        translator = self.translator
         language = response.language
         query = update.callback_query
         if query is None:
@@ -472,11 +272,11 @@ class TelegramChannel:
         )
 
     async def _reply(self, incoming: Incoming, language: str, replies: Sequence[Reply]) -> None:
-        translator = self.runtime.translator
+        translator = self.translator
         for index, reply in enumerate(replies):
             rendered = translator.render(language, reply, self.deep_link)
             try:
-                photos = await self._photos(reply.photos)
+                photos = await self.host.photos(reply.photos)
                 await self.send(incoming.chat_id, rendered, photos, group=incoming.is_group, reply=True)
             except Undeliverable:
                 log.info("direct reply undeliverable", extra={"chat": incoming.chat_id})
@@ -485,7 +285,7 @@ class TelegramChannel:
                 # Flood limits or a network hiccup: the rest goes through the outbox, in
                 # order, instead of being lost with the request that failed.
                 log.warning("direct reply deferred to the outbox", extra={"chat": incoming.chat_id})
-                await self._defer(incoming.chat_id, language, replies[index:])
+                await self.host.defer(NAME, incoming.chat_id, language, replies[index:])
                 return
 
     async def _answer_query(self, query: CallbackQuery, notice: str | None) -> None:
@@ -496,26 +296,6 @@ class TelegramChannel:
             )
         except TelegramError:
             log.info("callback answer failed", extra={"query": query.id})
-
-    async def _defer(self, chat_id: str, language: str, replies: Sequence[Reply]) -> None:
-        now = self.runtime.clock.now()
-        async with self.runtime.database.transaction() as connection:
-            outbox = Repos(connection).outbox
-            for reply in replies:
-                await outbox.enqueue(NAME, chat_id, language, notify.MESSAGE, reply_to_json(reply), now)
-        self.runtime.delivery.wake()
-
-    async def _photos(self, media_ids: tuple[int, ...]) -> list[bytes]:
-        if not media_ids:
-            return []
-        photos = []
-        async with self.runtime.database.transaction() as connection:
-            repos = Repos(connection)
-            for media_id in media_ids:
-                data = await self.runtime.media.read(repos, media_id)
-                if data is not None:
-                    photos.append(data)
-        return photos
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram update failed", exc_info=context.error)
@@ -568,7 +348,7 @@ class TelegramChannel:
         """
         is_group = chat_id.startswith("-") if group is None else group
         calls, main, prefix = self._calls(chat_id, message, photos, is_group)
-        turn = _Turn(chat_id, is_group, reply, len(calls))
+        turn = Turn(chat_id, is_group, reply, len(calls))
         try:
             sent: Message | dict[str, Any] | None = None
             for index, call in enumerate(calls):

@@ -1,9 +1,15 @@
-"""An aiohttp transport for python-telegram-bot.
+"""An aiohttp transport for python-telegram-bot: the one place the bot does not use httpx.
 
-PTB's default transport (httpx) spends about as much CPU per Bot API call as the
-rest of a Shouwang update; aiohttp's C-accelerated HTTP client costs roughly
-half. PTB supports swapping the transport through its `BaseRequest` interface,
-and the bot makes 1.5–2 API calls per update, so this is where throughput is won.
+PTB's own HTTPXRequest was tried in its place (issue 11) and measured with
+bench/throughput.py on the same 2-core machine: 9.6 updates/s (rounds 9.6, 9.6,
+12.3) against 39.6 with this class (37.2, 53.4, 39.6); paired 30-user runs gave
+19-22 against 37. The echo bot, one update at a time on httpx, was unchanged
+(66 and 54 updates/s). The cause is in httpcore's connection pool: every request
+checks every pooled connection for expiry (`has_expired`, a getpeername and a
+poll per connection, a quarter of the CPU in a profile), and the adapter runs up
+to 64 updates at once, so the pool holds dozens of connections; a pool of 8 or 32
+was no better (27 and 24 updates/s). aiohttp's C-accelerated client keeps the cost
+per call flat. PTB supports swapping the transport through its `BaseRequest` interface.
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ class AiohttpRequest(BaseRequest):
                 for name, value in request_data.json_parameters.items():
                     form.add_field(name, value)
                 for name, part in request_data.multipart_data.items():
-                    filename, content, mime = part if len(part) == 3 else (*part, None)  # type: ignore[misc]
+                    filename, content, mime = part
                     form.add_field(name, content, filename=filename, content_type=mime)
                 data = form
             else:

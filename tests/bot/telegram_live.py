@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.app import Runtime, build_runtime
+from bot.app import Runtime, build_runtime, telegram_channel
 from bot.channels.telegram import TelegramChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
@@ -66,7 +66,7 @@ class Live:
             database_url=f"sqlite:///{self.tmp_path}/db.sqlite", media_dir=self.tmp_path / "media"
         )
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
-        self._channel = TelegramChannel.build(
+        self._channel = telegram_channel(
             self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
         )
         self._runtime.add_channel(self._channel)

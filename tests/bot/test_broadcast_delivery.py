@@ -20,7 +20,7 @@ from typing import Any, Self
 
 import pytest
 
-from bot.app import Runtime, build_runtime
+from bot.app import Runtime, build_runtime, telegram_channel
 from bot.channels.base import RetryLater
 from bot.channels.telegram import TelegramChannel
 from bot.community_file import load_community
@@ -158,7 +158,7 @@ class Sender:
     async def __aenter__(self) -> Self:
         self._runtime = await build_runtime(self.settings, community=self.community, clock=self.clock)
         self._stack.push_async_callback(self._runtime.close)
-        self._channel = TelegramChannel.build(
+        self._channel = telegram_channel(
             self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
         )
         self._runtime.add_channel(self._channel)

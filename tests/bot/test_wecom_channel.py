@@ -22,10 +22,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.app import telegram_channel, web_app
 from bot.channels.telegram import TelegramChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE
-from bot.web import build_web_app
 from handlers import notify
 from handlers.accounts import rules as accounts
 from handlers.community import PoliceGroups
@@ -264,7 +264,7 @@ async def test_no_200_before_the_callback_is_stored(
         raise OSError("disk full")
 
     query, body = bot.sign(bot.text(REPORTER, "/start"))
-    app = build_web_app(bot.rt, bot.channel)
+    app = web_app(bot.rt, bot.channel)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://shouwang") as http:
         with monkeypatch.context() as patch:
@@ -520,7 +520,7 @@ async def test_wecom_reporter_and_telegram_police_group(fake: FakeWeComApi, tmp_
     )
     async with FakeBotApi() as api:
         bot = await WeComBot(fake, tmp_path, community).start()
-        telegram = TelegramChannel.build(bot.rt, TG_TOKEN, api_url=api.base_url, file_url=api.base_file_url)
+        telegram = telegram_channel(bot.rt, TG_TOKEN, api_url=api.base_url, file_url=api.base_file_url)
         bot.rt.add_channel(telegram)
         try:
             async with telegram.application:

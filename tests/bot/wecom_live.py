@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from bot.app import Runtime, build_runtime
-from bot.channels.wecom import WeComChannel, WeComConfig
+from bot.app import Runtime, build_runtime, web_app, wecom_channel
+from bot.channels.wecom.api import WeComConfig
+from bot.channels.wecom.channel import WeComChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
-from bot.web import build_web_app
 from handlers.accounts import rules as accounts
 from handlers.clock import FakeClock
 from handlers.community import Community, PoliceGroups
@@ -93,9 +93,9 @@ class WeComBot:
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._stack.push_async_callback(self._runtime.close)
         api_client = await self._stack.enter_async_context(httpx.AsyncClient(timeout=10))
-        self._channel = WeComChannel(self._runtime, self.config, api_client)
+        self._channel = wecom_channel(self._runtime, self.config, api_client)
         self._runtime.add_channel(self._channel)
-        transport = httpx.ASGITransport(app=build_web_app(self._runtime, self._channel))
+        transport = httpx.ASGITransport(app=web_app(self._runtime, self._channel))
         self._http = await self._stack.enter_async_context(
             httpx.AsyncClient(transport=transport, base_url="http://shouwang")
         )

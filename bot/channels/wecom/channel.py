@@ -1,0 +1,386 @@
+"""The WeChat Work (企业微信) channel: stored callbacks to the engine, neutral replies rendered out.
+
+Inbound: the callback endpoint (callback.py) stores each verified message in the
+inbox; this channel's worker then feeds the stored messages to the engine. A
+numbered text menu stands in for buttons ("1" answers the first choice), with a
+button card alongside. Outbound: every reply goes through the outbox, so rate
+limits and token expiry are retried rather than lost. Police groups are reached
+through group robots (群机器人, ``robot:<key>``) or app group chats (``appchat:<chatid>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import httpx
+
+from bot.channels.base import DeliveryError, Host, Inbox, RetryLater, Undeliverable
+from bot.channels.wecom.api import MAX_RECIPIENTS, WeComApi, WeComConfig, WeComError
+from bot.channels.wecom.callback import CallbackEndpoint
+from bot.channels.wecom.crypto import CallbackCrypto
+from bot.channels.wecom.pacing import Progress, Window, content_digest, fingerprint, progress_key
+from bot.i18n import RenderedMessage, Translator
+from handlers.messages import Document, Incoming, Location, Reply, Text
+
+log = logging.getLogger(__name__)
+
+NAME = "wecom"
+ROBOT_PREFIX = "robot:"
+APPCHAT_PREFIX = "appchat:"
+TEXT_LIMIT_BYTES = 2048
+# A member hears from one app at most 30 times a minute; beyond that WeChat Work drops silently.
+PER_MEMBER_PER_MINUTE = 30
+# Outbox rows on their way at once (a batch of up to 1,000 members counts as one).
+MAX_IN_FLIGHT = 4
+PER_ROBOT_PER_MINUTE = 20
+CARD_MAX_BUTTONS = 6
+
+
+# One part of a message to members: sends it to the given members, returns the API's answer.
+_MemberPart = Callable[[list[str]], Awaitable[dict[str, Any]]]
+
+
+class WeComChannel:
+    name = NAME
+    max_in_flight = MAX_IN_FLIGHT
+    max_batch = MAX_RECIPIENTS
+
+    def __init__(
+        self,
+        config: WeComConfig,
+        client: httpx.AsyncClient,
+        host: Host,
+        inbox: Inbox,
+        translator: Translator,
+    ) -> None:
+        self.config = config
+        self.host = host
+        self.inbox = inbox
+        self.translator = translator
+        self.api = WeComApi(config, client)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._processing = asyncio.Lock()
+        # The bot's clock, so tests that move time move these windows too.
+        self._members = Window(PER_MEMBER_PER_MINUTE, self._seconds)
+        self._robots = Window(PER_ROBOT_PER_MINUTE, self._seconds)
+        self._progress = Progress()
+        crypto = CallbackCrypto(config.token, config.aes_key, config.corp_id)
+        self.endpoint = CallbackEndpoint(crypto, partial(inbox.accept, NAME), self._wake.set)
+
+    def _seconds(self) -> float:
+        return self.host.now().timestamp()
+
+    def deep_link(self, payload: str) -> str:
+        # No deep links in WeChat Work: the person sends the command to the app instead.
+        return f"/start {payload}"
+
+    # --- processing stored callbacks --------------------------------------------
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self.process_inbox()
+            except Exception:
+                log.exception("wecom inbox processing failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=5)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def process_inbox(self) -> int:
+        """Hand every stored callback to the engine, oldest first; returns how many were taken."""
+        # One at a time: the worker loop and a direct call must not take the same rows.
+        async with self._processing:
+            pending = await self.inbox.pending(NAME)
+            for inbox_id, message in pending:
+                state = "done"
+                try:
+                    await self._process(message)
+                except Exception:
+                    log.exception("wecom message failed", extra={"inbox_id": inbox_id})
+                    state = "failed"
+                await self.inbox.finish(inbox_id, state)
+            return len(pending)
+
+    async def _process(self, message: dict[str, Any]) -> None:
+        incoming = await self._to_incoming(message)
+        if incoming is None:
+            return
+        response = await self.host.handle(incoming)
+        replies = list(response.replies)
+        if response.notice is not None and not replies:
+            # No toasts in WeChat Work: a refusal after a card click is said as a message.
+            replies.append(Reply(response.notice))
+        await self.host.defer(NAME, incoming.chat_id, response.language, replies)
+
+    async def _to_incoming(self, message: dict[str, Any]) -> Incoming | None:
+        user = str(message["FromUserName"])
+        base: dict[str, Any] = {
+            "channel": NAME,
+            "user_external_id": user,
+            "chat_id": user,
+            "display_name": user,
+        }
+        kind = str(message.get("MsgType", "")).lower()
+        if kind == "text":
+            text = str(message.get("Content") or "").strip()
+            # isdecimal, not isdigit: "²" is a digit that int() refuses.
+            if text.isdecimal() and len(text) <= 3:
+                action = await self.inbox.menu_action(NAME, user, int(text))
+                if action is not None:
+                    return Incoming(**base, action=action)
+            if text.startswith("/"):
+                word, _, args = text.partition(" ")
+                return Incoming(**base, command=word[1:].lower(), args=args.strip())
+            menu = self.translator.menu_command(text)
+            if menu is not None:
+                return Incoming(**base, command=menu)
+            return Incoming(**base, text=text)
+        if kind == "image":
+            try:
+                data = await self.api.media(str(message["MediaId"]))
+            except DeliveryError:
+                log.warning("wecom image download failed")
+                return Incoming(**base, unsupported="image_unavailable")
+            return Incoming(**base, photo=data)
+        if kind == "location":
+            try:
+                point = Location(float(message["Location_X"]), float(message["Location_Y"]))
+            except (KeyError, TypeError, ValueError):
+                return Incoming(**base, unsupported="location")
+            return Incoming(**base, location=point)
+        if kind == "event":
+            event = str(message.get("Event", "")).lower()
+            if event == "subscribe":
+                return Incoming(**base, command="start")
+            if event == "template_card_event":
+                return Incoming(**base, action=str(message.get("EventKey") or ""))
+            return None  # enter_agent, LOCATION reports and the like need no answer.
+        return Incoming(**base, unsupported=kind or "other")
+
+    # --- outbound -----------------------------------------------------------------
+
+    async def send(self, chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
+        if chat_id.startswith(ROBOT_PREFIX):
+            return await self._send_robot(chat_id.removeprefix(ROBOT_PREFIX), message, photos)
+        if chat_id.startswith(APPCHAT_PREFIX):
+            return await self._send_appchat(chat_id.removeprefix(APPCHAT_PREFIX), message)
+        return await self._send_member(chat_id, message, photos)
+
+    async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None:
+        # Robot and app messages cannot be edited: the changed card is posted again.
+        await self.send(chat_id, message, [])
+
+    async def send_many(
+        self, chat_ids: list[str], message: RenderedMessage, photos: list[bytes]
+    ) -> dict[str, str | DeliveryError]:
+        """One message to many chats: members in calls of up to 1,000, robots and app chats one by one.
+
+        Per chat, the message's reference or why it was not sent: a member the API reports
+        in `invaliduser` is Undeliverable (blocked), the others are sent.
+        """
+        results: dict[str, str | DeliveryError] = {}
+        members: list[str] = []
+        for chat_id in chat_ids:
+            if chat_id.startswith((ROBOT_PREFIX, APPCHAT_PREFIX)):
+                try:
+                    results[chat_id] = await self.send(chat_id, message, photos)
+                except DeliveryError as error:
+                    results[chat_id] = error
+            else:
+                members.append(chat_id)
+        for start in range(0, len(members), MAX_RECIPIENTS):
+            results.update(await self._send_members(members[start : start + MAX_RECIPIENTS], message, photos))
+        return results
+
+    async def _send_member(self, user: str, message: RenderedMessage, photos: list[bytes]) -> str:
+        result = (await self._send_members([user], message, photos))[user]
+        if isinstance(result, DeliveryError):
+            raise result
+        return result
+
+    async def _send_members(
+        self, users: list[str], message: RenderedMessage, photos: list[bytes]
+    ) -> dict[str, str | DeliveryError]:
+        """A message (photos, text with its numbered menu, button card, file) to up to 1,000 members.
+
+        Members who already got the first parts of it (a later part was refused last time)
+        get only the rest; a member over the per-minute limit is told to wait (RetryLater).
+        """
+        parts = self._member_parts(message, photos)
+        content = content_digest(message, photos)
+        results: dict[str, str | DeliveryError] = {}
+        by_progress: dict[int, list[str]] = defaultdict(list)
+        for user in users:
+            done = self._progress.done(progress_key(user, content))
+            try:
+                self._members.take(user, len(parts) - done)
+            except RetryLater as wait:
+                results[user] = wait
+                continue
+            by_progress[done].append(user)
+        for done, group in by_progress.items():
+            results.update(await self._run_member_parts(group, parts, done, content))
+        return results
+
+    async def _run_member_parts(
+        self, users: list[str], parts: list[tuple[_MemberPart, bool]], done: int, content: str
+    ) -> dict[str, str | DeliveryError]:
+        results: dict[str, str | DeliveryError] = {}
+        reached = users
+        msgid = ""
+        for index in range(done, len(parts)):
+            part, main = parts[index]
+            try:
+                answer = await part(reached)
+            except DeliveryError as error:
+                for user in reached:
+                    self._progress.stopped_at(progress_key(user, content), index)
+                    results[user] = error
+                return results
+            # WeChat Work lower-cases the ids it reports.
+            invalid = {user.lower() for user in str(answer.get("invaliduser") or "").split("|") if user}
+            if invalid:
+                for user in reached:
+                    if user.lower() in invalid:
+                        results[user] = Undeliverable("not a member of this app", blocked=True)
+                reached = [user for user in reached if user.lower() not in invalid]
+            if main:
+                msgid = str(answer.get("msgid", ""))
+            if not reached:
+                break
+        for user in reached:
+            self._progress.finished(progress_key(user, content))
+            results[user] = msgid
+        return results
+
+    def _member_parts(self, message: RenderedMessage, photos: list[bytes]) -> list[tuple[_MemberPart, bool]]:
+        """The calls that make up a message to members, each marked whether it is the message itself."""
+        actions = [b.action for row in message.buttons for b in row]
+        with_card = bool(actions) and len(actions) <= CARD_MAX_BUTTONS and all(actions)
+        agent = self.config.agent_id
+
+        async def send(users: list[str], body: dict[str, Any]) -> dict[str, Any]:
+            return await self.api.call(
+                "/cgi-bin/message/send", json={"touser": "|".join(users), "agentid": agent, **body}
+            )
+
+        async def photo_part(photo: bytes, users: list[str]) -> dict[str, Any]:
+            # Uploaded once per call, however many members the call reaches.
+            uploaded = await self.api.call(
+                "/cgi-bin/media/upload",
+                params={"type": "image"},
+                files={"media": ("photo.jpg", photo, "image/jpeg")},
+            )
+            return await send(users, {"msgtype": "image", "image": {"media_id": uploaded["media_id"]}})
+
+        async def text_part(users: list[str]) -> dict[str, Any]:
+            content = _clip(with_numbered_menu(message), TEXT_LIMIT_BYTES)
+            answer = await send(users, {"msgtype": "text", "text": {"content": content}})
+            # The numbers in this text are what a reply of "1" means from now on; a message
+            # without a menu clears the old one, so a typed building number stays a number.
+            invalid = {user for user in str(answer.get("invaliduser") or "").split("|") if user}
+            reached = [user for user in users if user.lower() not in invalid]
+            await self.inbox.remember_menus(NAME, reached, actions)
+            return answer
+
+        async def card_part(users: list[str]) -> dict[str, Any]:
+            try:
+                return await self.api.call(
+                    "/cgi-bin/message/send", json=button_card("|".join(users), agent, message)
+                )
+            except WeComError as error:
+                # The numbered menu above already offers the same choices.
+                log.warning("wecom button card refused", extra={"errcode": error.errcode})
+                return {}
+
+        async def document_part(document: Document, users: list[str]) -> dict[str, Any]:
+            uploaded = await self.api.call(
+                "/cgi-bin/media/upload",
+                params={"type": "file"},
+                files={"media": (document.filename, document.data, document.mime)},
+            )
+            return await send(users, {"msgtype": "file", "file": {"media_id": uploaded["media_id"]}})
+
+        parts: list[tuple[_MemberPart, bool]] = [(partial(photo_part, photo), False) for photo in photos]
+        parts.append((text_part, True))
+        if with_card:
+            parts.append((card_part, False))
+        if message.document is not None:
+            # A file message has no caption: it follows the text that explains it.
+            parts.append((partial(document_part, message.document), False))
+        return parts
+
+    async def _send_robot(self, key: str, message: RenderedMessage, photos: list[bytes]) -> str:
+        text = message.text
+        if message.buttons:
+            labels = " / ".join(b.label for row in message.buttons for b in row)
+            hint = Text("wecom.act_in_app", {"actions": labels})
+            text += "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link)
+        parts: list[Callable[[], Awaitable[None]]] = []
+        for photo in photos[:1]:
+            image = {"base64": base64.b64encode(photo).decode(), "md5": hashlib.md5(photo).hexdigest()}
+            parts.append(partial(self.api.robot, key, {"msgtype": "image", "image": image}))
+        content = {"content": _clip(text, TEXT_LIMIT_BYTES)}
+        parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": content}))
+        progress_key = fingerprint(ROBOT_PREFIX + key, message, photos[:1])
+        self._robots.take(key, self._progress.remaining(progress_key, len(parts)))
+        await self._progress.run(progress_key, parts)
+        return f"robot-{time.time_ns()}"
+
+    async def _send_appchat(self, chat: str, message: RenderedMessage) -> str:
+        await self.api.call(
+            "/cgi-bin/appchat/send",
+            json={
+                "chatid": chat,
+                "msgtype": "text",
+                "text": {"content": _clip(message.text, TEXT_LIMIT_BYTES)},
+            },
+        )
+        return f"appchat-{time.time_ns()}"
+
+
+def with_numbered_menu(message: RenderedMessage) -> str:
+    lines = [message.text]
+    number = 0
+    for row in message.buttons:
+        for button in row:
+            number += 1
+            lines.append(f"{number}. {button.label}" + (f" {button.url}" if button.url else ""))
+    return "\n".join(lines)
+
+
+def button_card(user: str, agent: int, message: RenderedMessage) -> dict[str, Any]:
+    first_line = message.text.splitlines()[0] if message.text else ""
+    buttons = [b for row in message.buttons for b in row]
+    return {
+        "touser": user,
+        "msgtype": "template_card",
+        "agentid": agent,
+        "template_card": {
+            "card_type": "button_interaction",
+            "main_title": {"title": first_line[:26]},
+            "task_id": f"sw-{time.time_ns()}",
+            "button_list": [{"text": b.label[:10], "style": 1, "key": b.action} for b in buttons],
+        },
+    }
+
+
+def _clip(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "…"
