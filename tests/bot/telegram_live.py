@@ -17,6 +17,7 @@ from handlers.community import PoliceGroups
 from handlers.services import accounts
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos
+from tests.databases import migrated_sqlite
 from tests.fakes.telegram_api import FakeBotApi, SentMessage
 
 TOKEN = "123:abc"
@@ -62,9 +63,10 @@ class Live:
         return self._channel
 
     async def start(self) -> Live:
-        settings = Settings(
-            database_url=f"sqlite:///{self.tmp_path}/db.sqlite", media_dir=self.tmp_path / "media"
-        )
+        path = self.tmp_path / "db.sqlite"
+        # A restart keeps the database; a first start gets a copy of the session's migrated one.
+        url = f"sqlite:///{path}" if path.exists() else migrated_sqlite(path)
+        settings = Settings(database_url=url, media_dir=self.tmp_path / "media")
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._channel = TelegramChannel.build(
             self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
