@@ -105,7 +105,7 @@ class Live:
             if not busy and not await self.repos(lambda r: r.outbox.due(self.clock.now())):
                 return
             assert asyncio.get_running_loop().time() < deadline, "bot did not settle"
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # polled: PTB's update queue and processor have no idle event
 
     async def repos(self, fn: Any) -> Any:
         async with self.rt.database.transaction() as connection:
