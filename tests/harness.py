@@ -255,6 +255,9 @@ class Harness:
             async with self.rt.database.engine.connect() as connection:
                 # Polled: PostgreSQL has no notice for it. A lock wait shows up within milliseconds.
                 while True:
-                    if task.done() or (await connection.execute(waiting)).scalar():
+                    found = (await connection.execute(waiting)).scalar()
+                    # A transaction sees one snapshot of pg_stat_activity: each look in one of its own.
+                    await connection.rollback()
+                    if task.done() or found:
                         return
                     await asyncio.sleep(0.005)
