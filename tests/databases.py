@@ -1,4 +1,4 @@
-"""Test databases, migrated once per test session and copied for each test.
+"""Test databases, migrated once per test session instead of once per test.
 
 Running every Alembic migration on a new database took 0.6-1.1 s of each database test's
 set-up. Instead the migrations run once, through `Database(url).migrate()` as the bot does
