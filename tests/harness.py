@@ -7,12 +7,15 @@ may change. Wording is pinned by tests/test_translations.py.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from PIL import Image
 
 from bot.app import Runtime, build_runtime
@@ -224,3 +227,37 @@ class Harness:
     async def repos_do(self, fn: Any) -> Any:
         async with self.rt.database.transaction() as connection:
             return await fn(Repos(connection))
+
+    async def held_up(self, trying: asyncio.Event, task: asyncio.Task[Any]) -> None:
+        """Return once `task`, which sets `trying` when it asks for its transaction, waits for a lock
+        that a transaction open here holds: shown by the database, not by waiting to see that
+        nothing happens."""
+        async with asyncio.timeout(10):
+            await trying.wait()
+            url = self.settings.database_url
+            if url.startswith("sqlite"):
+                # One writer at a time: a writer that does not wait is refused while ours holds the lock.
+                other = sqlite3.connect(sa.make_url(url).database or "", timeout=0, isolation_level=None)
+                try:
+                    other.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as error:
+                    assert "locked" in str(error), error
+                else:
+                    other.rollback()
+                    raise AssertionError("no transaction holds SQLite's write lock")
+                finally:
+                    other.close()
+                return
+            waiting = sa.text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            async with self.rt.database.engine.connect() as connection:
+                # Polled: PostgreSQL has no notice for it. A lock wait shows up within milliseconds.
+                while True:
+                    found = (await connection.execute(waiting)).scalar()
+                    # A transaction sees one snapshot of pg_stat_activity: each look in one of its own.
+                    await connection.rollback()
+                    if task.done() or found:
+                        return
+                    await asyncio.sleep(0.005)

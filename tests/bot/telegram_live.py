@@ -17,6 +17,7 @@ from handlers.clock import FakeClock
 from handlers.community import PoliceGroups
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos
+from tests.databases import migrated_sqlite
 from tests.fakes.telegram_api import FakeBotApi, SentMessage
 
 TOKEN = "123:abc"
@@ -62,9 +63,10 @@ class Live:
         return self._channel
 
     async def start(self) -> Live:
-        settings = Settings(
-            database_url=f"sqlite:///{self.tmp_path}/db.sqlite", media_dir=self.tmp_path / "media"
-        )
+        path = self.tmp_path / "db.sqlite"
+        # A restart keeps the database; a first start gets a copy of the session's migrated one.
+        url = f"sqlite:///{path}" if path.exists() else migrated_sqlite(path)
+        settings = Settings(database_url=url, media_dir=self.tmp_path / "media")
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._channel = telegram_channel(
             self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
@@ -103,7 +105,7 @@ class Live:
             if not busy and not await self.repos(lambda r: r.outbox.due(self.clock.now())):
                 return
             assert asyncio.get_running_loop().time() < deadline, "bot did not settle"
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # polled: PTB's update queue and processor have no idle event
 
     async def repos(self, fn: Any) -> Any:
         async with self.rt.database.transaction() as connection:

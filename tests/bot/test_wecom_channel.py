@@ -510,7 +510,7 @@ async def _telegram_settle(api: FakeBotApi, channel: TelegramChannel, bot: WeCom
         if not busy:
             await bot.settle()
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # polled: PTB's update queue and processor have no idle event
     raise AssertionError("telegram did not settle")
 
 

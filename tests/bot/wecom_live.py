@@ -24,6 +24,7 @@ from handlers.community import Community, PoliceGroups
 from storage import schema
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos
+from tests.databases import migrated_sqlite
 from tests.fakes import wecom_crypto as wc
 from tests.fakes.wecom_api import FakeWeComApi
 
@@ -87,9 +88,10 @@ class WeComBot:
         self._http: httpx.AsyncClient | None = None
 
     async def start(self) -> WeComBot:
-        settings = Settings(
-            database_url=f"sqlite:///{self.tmp_path}/db.sqlite", media_dir=self.tmp_path / "media"
-        )
+        path = self.tmp_path / "db.sqlite"
+        # A restart keeps the database; a first start gets a copy of the session's migrated one.
+        url = f"sqlite:///{path}" if path.exists() else migrated_sqlite(path)
+        settings = Settings(database_url=url, media_dir=self.tmp_path / "media")
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._stack.push_async_callback(self._runtime.close)
         api_client = await self._stack.enter_async_context(httpx.AsyncClient(timeout=10))

@@ -62,7 +62,7 @@ class LoopbackServer:
                 # Surfaces the startup exception instead of spinning forever.
                 await self._serve_task
                 raise RuntimeError(f"{self.name} exited during startup")
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # polled: uvicorn's Server sets a flag, it has no event to await
 
     async def stop(self) -> None:
         if self._server is None or self._serve_task is None:

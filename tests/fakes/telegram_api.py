@@ -756,7 +756,7 @@ class FakeBotApi:
         call: ApiCall | None = None
         try:
             if self.latency and not polling:
-                await asyncio.sleep(self.latency)
+                await asyncio.sleep(self.latency)  # the network's round trip, as configured
             params, files, names = await self._parse(request)
             call = ApiCall(method, params, files, time.monotonic(), file_names=names)
             self.calls.append(call)

@@ -494,7 +494,7 @@ async def test_simultaneous_redemptions_cannot_overdraw(db: Database) -> None:
         try:
             async with db.transaction() as connection:
                 await Repos(connection).ledger.reserve(volunteer, 3, str(n), REDEEM, {}, volunteer, NOW)
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # hold the transaction open while the others try
         except InsufficientPoints:
             return False
         return True
@@ -518,7 +518,7 @@ async def test_opposite_movements_at_once_do_not_deadlock(db: Database) -> None:
             ledger = Repos(connection).ledger
             debit, credit_ = await ledger.account(USER, giver), await ledger.account(USER, taker)
             await ledger.post(debit, credit_, 1, f"gift:{n}", "points.reason.gift", {}, None, NOW)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # hold the transaction open while the opposite gifts try
 
     await asyncio.gather(*(gift(n) for n in range(20)))
     async with db.transaction() as connection:

@@ -20,8 +20,8 @@ from storage.types import UTCDateTime
 NOW = datetime(2026, 5, 18, 1, 0, tzinfo=UTC)
 
 
-async def test_migrations_build_exactly_the_declared_schema(database_url: str) -> None:
-    database = Database(database_url)
+async def test_migrations_build_exactly_the_declared_schema(empty_database_url: str) -> None:
+    database = Database(empty_database_url)
     await database.migrate()
     await database.migrate()  # a second run is a no-op
 
@@ -137,9 +137,9 @@ async def test_schedules_fire_once_and_can_be_rearmed(repos_db: Database) -> Non
         assert (await schedules.get("draft_expiry", "1:console")).state == "done"
 
 
-async def test_upgrades_keep_the_data_of_tables_they_rebuild(database_url: str) -> None:
+async def test_upgrades_keep_the_data_of_tables_they_rebuild(empty_database_url: str) -> None:
     """0004 adds a column to reports and 0005 rebuilds the outbox on SQLite: nothing may go missing."""
-    database = Database(database_url)
+    database = Database(empty_database_url)
 
     def upgrade_to(revision: str) -> Any:
         return lambda connection: command.upgrade(alembic_config(connection), revision)

@@ -61,7 +61,7 @@ async def test_simultaneous_requests_ask_once(db: Database) -> None:
     async def attempt() -> bool:
         async with db.transaction() as connection:
             made = await Repos(connection).rewards.request(wang, "rice", 100, NOW)
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # a slow transaction: the others try while this one is open
             return made is not None
 
     assert sorted(await asyncio.gather(*(attempt() for _ in range(6)))) == [False] * 5 + [True]
@@ -71,7 +71,7 @@ async def test_stock_is_taken_one_at_a_time_and_never_past_the_limit(db: Databas
     async def take(stock: int | None) -> bool:
         async with db.transaction() as connection:
             taken = await Repos(connection).rewards.take_stock("rice", stock)
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # a slow transaction: the others try while this one is open
             return taken
 
     results = await asyncio.gather(*(take(3) for _ in range(8)))

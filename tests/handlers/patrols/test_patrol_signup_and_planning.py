@@ -448,7 +448,10 @@ async def test_a_sign_up_waits_while_another_transaction_takes_the_last_place(bo
     community, database = bot.rt.community, bot.rt.database
     li, zhao = await bot.user_id("li"), await bot.user_id("zhao")
 
+    trying = asyncio.Event()
+
     async def join(user_id: int) -> str:
+        trying.set()
         async with database.transaction() as connection:
             repos = Repos(connection, community.tz)
             user = await repos.users.get(user_id)
@@ -465,8 +468,8 @@ async def test_a_sign_up_waits_while_another_transaction_takes_the_last_place(bo
         assert first is not None
         await rules.join(repos, community, first, shift.id, bot.clock.now(), waiting_ok=False)
         second = asyncio.create_task(join(zhao))
-        # Give the second every chance to run ahead; with the lock it can only wait for this commit.
-        await asyncio.sleep(0.3)
+        # The second is under way and the database shows it waiting for this transaction's lock.
+        await bot.held_up(trying, second)
         assert not second.done()
     assert await second == "full"
     assert (await bot.repos_do(lambda r: r.patrols.taken([shift.id])))[shift.id] == 1
