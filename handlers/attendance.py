@@ -18,7 +18,7 @@ from handlers.registry import Feature
 from handlers.services import accounts
 from handlers.services import attendance as service
 from handlers.services.attendance import IN, OUT
-from storage.attendance_repo import RosterLine
+from storage.attendance import RosterLine
 from storage.models import PatrolShift, Schedule
 from storage.repositories import Repos
 

@@ -21,7 +21,7 @@ from handlers.services import patrols as rules
 from handlers.services import timebank as bank
 from handlers.services.patrols import Listed, shift_params
 from storage.models import PatrolShift, User
-from storage.patrol_repo import CONFIRMED, WAITING
+from storage.patrols import CONFIRMED, WAITING
 
 # Buttons on lists, cards and group messages: the engine hands them to on_action at any time.
 KIND = "pat"

@@ -8,7 +8,7 @@ from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.messages import Choice, Lines, Localized, Reply, Text, Verbatim, When
 from handlers.services import timebank as bank
-from storage.rewards_repo import APPROVED, PENDING
+from storage.rewards import APPROVED, PENDING
 
 # Redemptions a person sees in /rewards, and pending ones an officer sees in /redemptions.
 MINE_SHOWN = 5

@@ -21,7 +21,7 @@ from handlers.community import Community, GeoPoint, haversine_m
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from handlers.services.accounts import COMMANDERS
-from storage.attendance_repo import Attendance, PatrolStats, RosterLine
+from storage.attendance import Attendance, PatrolStats, RosterLine
 from storage.ledger import InsufficientPoints
 from storage.models import PatrolShift, User
 from storage.repositories import Repos

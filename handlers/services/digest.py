@@ -40,7 +40,7 @@ from handlers.messages import BarSeries, Chart, Lines, Reply, Text, Verbatim, Wh
 from handlers.report_views import is_overdue
 from storage import report_states as rs
 from storage.models import Schedule
-from storage.notice_repo import Earner
+from storage.notices import Earner
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, When
 from handlers.services import accounts, attendance
 from storage.models import PatrolSeries, PatrolShift, PatrolSignup, Schedule, User
-from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
+from storage.patrols import CANCELLED, CONFIRMED, SCHEDULED, WAITING
 from storage.repositories import Repos
 
 GENERATE = "patrol_generate"

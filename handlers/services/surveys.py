@@ -27,7 +27,7 @@ from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim, reply_to_json
 from handlers.services.accounts import COMMANDERS
 from storage.models import Survey, User
-from storage.notice_repo import CLOSED, OPEN, AnswerCount, Invitee, Turnout
+from storage.notices import CLOSED, OPEN, AnswerCount, Invitee, Turnout
 from storage.repositories import Repos
 
 ACTION = "svy"

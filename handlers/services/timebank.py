@@ -27,7 +27,7 @@ from storage import report_states as rs
 from storage.ledger import InsufficientPoints, redemption_ref
 from storage.models import AwardEntry, Honour, Redemption, Report, User
 from storage.repositories import Repos
-from storage.rewards_repo import APPROVED, PENDING, REJECTED
+from storage.rewards import APPROVED, PENDING, REJECTED
 
 # Reasons stored with ledger entries; /points renders them with their parameters.
 REASON_REPORT_USEFUL = "points.reason.report_useful"

@@ -13,7 +13,7 @@ import pytest
 from handlers.messages import Incoming, Location
 from handlers.services import accounts
 from handlers.services import attendance as service
-from storage.attendance_repo import Attendance
+from storage.attendance import Attendance
 from storage.repositories import Repos
 from tests.handlers.patrol_fixtures import (
     add_shift,
