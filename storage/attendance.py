@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from storage import schema as t
 from storage.models import PatrolShift, PatrolSignup
@@ -153,24 +154,28 @@ class AttendanceRepo(Repo):
 
     async def current_shift_id(self, user_id: int, now: datetime) -> int | None:
         """The shift this person is patrolling right now: checked in, not out, shift not over or closed."""
-        s, p = t.patrol_signups.c, t.patrol_shifts.c
-        shift_id: int | None = (
-            await self.c.execute(
+
+        # Prebuilt: asked for every location a person sends (bench/throughput.py).
+        def current_shift() -> sa.Select[Any]:
+            s, p = t.patrol_signups.c, t.patrol_shifts.c
+            return (
                 sa.select(p.id)
                 .join(t.patrol_signups, s.shift_id == p.id)
                 .where(
-                    s.user_id == user_id,
+                    s.user_id == bindparam("user_id"),
                     s.state == CONFIRMED,
                     s.checked_in_at.is_not(None),
                     s.checked_out_at.is_(None),
                     p.state == SCHEDULED,
                     p.closed_at.is_(None),
-                    p.ends_at >= now,
+                    p.ends_at >= bindparam("now"),
                 )
                 .order_by(p.starts_at.desc())
                 .limit(1)
             )
-        ).scalar()
+
+        values = {"user_id": user_id, "now": now}
+        shift_id: int | None = (await self.c.execute(self.prebuilt(current_shift), values)).scalar()
         return shift_id
 
     async def roster(self, shift_id: int) -> list[RosterLine]:

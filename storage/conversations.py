@@ -6,13 +6,16 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from storage import schema as t
 from storage.models import Conversation
-from storage.rows import Repo, all_models, to_model
+from storage.rows import Insert, Repo, all_models, to_model
 
 
 class ConversationRepo(Repo):
+    """Drafts. Saving and deleting run for most updates (bench/throughput.py): prebuilt."""
+
     async def get(self, user_id: int, channel: str) -> Conversation | None:
         c = t.conversations.c
         row = (
@@ -23,19 +26,24 @@ class ConversationRepo(Repo):
     async def save(
         self, user_id: int, channel: str, flow: str, step: str, data: dict[str, Any], now: datetime
     ) -> None:
-        stmt = self._insert(t.conversations).values(
-            user_id=user_id, channel=channel, flow=flow, step=step, data=data, updated_at=now
-        )
-        await self.c.execute(
-            stmt.on_conflict_do_update(
+        def upsert(insert: Insert) -> Any:
+            stmt = insert(t.conversations)
+            return stmt.on_conflict_do_update(
                 index_elements=["user_id", "channel"],
                 set_={name: stmt.excluded[name] for name in ("flow", "step", "data", "updated_at")},
             )
-        )
+
+        values = {"user_id": user_id, "channel": channel, "flow": flow, "step": step, "data": data}
+        await self.c.execute(self.prebuilt(upsert), {**values, "updated_at": now})
 
     async def delete(self, user_id: int, channel: str) -> None:
-        c = t.conversations.c
-        await self.c.execute(t.conversations.delete().where(c.user_id == user_id, c.channel == channel))
+        delete = self.prebuilt(
+            lambda: t.conversations.delete().where(
+                t.conversations.c.user_id == bindparam("user_id"),
+                t.conversations.c.channel == bindparam("channel"),
+            )
+        )
+        await self.c.execute(delete, {"user_id": user_id, "channel": channel})
 
     async def idle_since(self, cutoff: datetime, limit: int = 100) -> list[Conversation]:
         rows = await self.c.execute(

@@ -27,11 +27,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from storage import schema as t
 from storage.db import DbConnection
 from storage.models import LedgerEntry, PointsStatement, Standing
-from storage.rows import Repo, all_models
+from storage.rows import Insert, Repo, all_models
 
 # The kinds of account (described above) are declared with their table, whose CHECKs enforce them.
 from storage.schema import COMMUNITY, RESERVED, SPENT, SYSTEM_KINDS, USER
@@ -93,8 +94,55 @@ def _owner_grid() -> sa.Label[Any]:
     )
 
 
+def _take() -> sa.Update:
+    """Debit `amount` from `account` if it holds that much (the community always does)."""
+    a = t.point_accounts.c
+    amount = bindparam("amount", type_=sa.Integer)
+    return (
+        t.point_accounts.update()
+        .where(a.id == bindparam("account"), sa.or_(a.balance >= amount, a.kind == COMMUNITY))
+        .values(balance=a.balance - amount)
+        .returning(a.kind, a.user_id, _owner_grid())
+    )
+
+
+def _give() -> sa.Update:
+    """Credit `amount` to `account` unless it was closed by a merge."""
+    a = t.point_accounts.c
+    return (
+        t.point_accounts.update()
+        .where(a.id == bindparam("account"), a.merged_into.is_(None))
+        .values(balance=a.balance + bindparam("amount", type_=sa.Integer))
+        .returning(a.kind, a.user_id, _owner_grid())
+    )
+
+
+def _top_earners() -> sa.Select[Any]:
+    """Top earners of `period`, best first, `limit` of them, without those who opted out.
+
+    Walks ix_point_earnings_period_points (or _period_grid_points) from the top down and
+    stops after `limit` rows that qualify, however many people earned something.
+    """
+    p, u = t.point_earnings.c, t.users.c
+    return (
+        sa.select(p.user_id, p.points)
+        .join(t.users, u.id == p.user_id)
+        .where(p.period == bindparam("period"), p.points > 0, sa.not_(u.leaderboard_opt_out))
+        .order_by(p.points.desc(), p.user_id)
+        .limit(bindparam("limit"))
+    )
+
+
+def _top_earners_of_grid() -> sa.Select[Any]:
+    return _top_earners().where(t.point_earnings.c.grid_key == bindparam("grid_key"))
+
+
 class LedgerRepo(Repo):
-    """The time bank (storage/ledger.py): points move only by appending balanced entries.
+    """The time bank: points move only by appending balanced entries.
+
+    The statements of /points, the leaderboards and a movement are prebuilt: built on each
+    call, bench/ledger.py's /points took 16.3 ms (p50) instead of 0.7 ms, a credit 22.7 ms
+    instead of 3.0 ms, on the shared host of 2026-12-07.
 
     `tz` is the community's time zone: it decides which month an entry's points
     count towards on the monthly leaderboard.
@@ -115,13 +163,15 @@ class LedgerRepo(Repo):
 
     async def _accounts(self, user_id: int | None) -> dict[str, int]:
         """Ids of the system accounts and of this person's open accounts, by kind: one query."""
-        a = t.point_accounts.c
-        rows = await self.c.execute(
-            sa.union_all(
+
+        def accounts() -> sa.CompoundSelect[Any]:
+            a = t.point_accounts.c
+            return sa.union_all(
                 sa.select(a.id, a.kind).where(a.user_id.is_(None)),
-                sa.select(a.id, a.kind).where(a.user_id == user_id, a.merged_into.is_(None)),
+                sa.select(a.id, a.kind).where(a.user_id == bindparam("user_id"), a.merged_into.is_(None)),
             )
-        )
+
+        rows = await self.c.execute(self.prebuilt(accounts), {"user_id": user_id})
         return {row.kind: row.id for row in rows}
 
     async def account(self, kind: str, user_id: int | None = None) -> int:
@@ -189,21 +239,24 @@ class LedgerRepo(Repo):
         async with self.c.begin_nested():
             # The unique source_key (and reverses_id) decide: on PostgreSQL a concurrent
             # twin waits for the first to commit and then inserts nothing.
-            entry = self._insert(t.ledger_entries).values(
-                debit_account_id=debit,
-                credit_account_id=credit,
-                amount=amount,
-                source_key=source_key,
-                reverses_id=reverses_id,
-                reason_key=reason_key,
-                reason_params=reason_params,
-                actor_id=actor_id,
-                period=period,
-                created_at=now,
+            insert_entry = self.prebuilt(
+                lambda insert: (
+                    insert(t.ledger_entries).on_conflict_do_nothing().returning(t.ledger_entries.c.id)
+                )
             )
-            entry_id = (
-                await self.c.execute(entry.on_conflict_do_nothing().returning(t.ledger_entries.c.id))
-            ).scalar()
+            entry = {
+                "debit_account_id": debit,
+                "credit_account_id": credit,
+                "amount": amount,
+                "source_key": source_key,
+                "reverses_id": reverses_id,
+                "reason_key": reason_key,
+                "reason_params": reason_params,
+                "actor_id": actor_id,
+                "period": period,
+                "created_at": now,
+            }
+            entry_id = (await self.c.execute(insert_entry, entry)).scalar()
             if entry_id is None:
                 return None
             touched: dict[int, sa.Row[Any]] = {}
@@ -211,8 +264,8 @@ class LedgerRepo(Repo):
             for account_id in sorted((debit, credit)):
                 # The debit's balance is checked by its UPDATE (and the table's
                 # CHECK), never by an earlier read another transaction could overtake.
-                move = self._take if account_id == debit else self._give
-                row = (await self.c.execute(move(account_id, amount))).first()
+                move = self.prebuilt(_take) if account_id == debit else self.prebuilt(_give)
+                row = (await self.c.execute(move, {"account": account_id, "amount": amount})).first()
                 if row is None and account_id == debit:
                     raise InsufficientPoints(debit, amount)
                 if row is None:
@@ -220,28 +273,6 @@ class LedgerRepo(Repo):
                 touched[account_id] = row
             await self._count_earnings(touched[debit], touched[credit], amount, period)
         return int(entry_id)
-
-    @staticmethod
-    def _take(account_id: int, amount: int) -> sa.Update:
-        """Debit `amount` from the account if it holds that much (the community always does)."""
-        a = t.point_accounts.c
-        return (
-            t.point_accounts.update()
-            .where(a.id == account_id, sa.or_(a.balance >= amount, a.kind == COMMUNITY))
-            .values(balance=a.balance - amount)
-            .returning(a.kind, a.user_id, _owner_grid())
-        )
-
-    @staticmethod
-    def _give(account_id: int, amount: int) -> sa.Update:
-        """Credit `amount` to the account unless it was closed by a merge."""
-        a = t.point_accounts.c
-        return (
-            t.point_accounts.update()
-            .where(a.id == account_id, a.merged_into.is_(None))
-            .values(balance=a.balance + amount)
-            .returning(a.kind, a.user_id, _owner_grid())
-        )
 
     async def _count_earnings(
         self, debit: sa.Row[Any], credit: sa.Row[Any], amount: int, period: str
@@ -252,13 +283,17 @@ class LedgerRepo(Repo):
             person, points = debit, -amount
         else:
             return
-        p = t.point_earnings
-        earned = self._insert(p)
-        await self.c.execute(
-            earned.on_conflict_do_update(
+
+        def add_earnings(insert: Insert) -> Any:
+            p = t.point_earnings
+            stmt = insert(p)
+            return stmt.on_conflict_do_update(
                 index_elements=["user_id", "period"],
-                set_={"points": p.c.points + earned.excluded.points, "grid_key": earned.excluded.grid_key},
-            ),
+                set_={"points": p.c.points + stmt.excluded.points, "grid_key": stmt.excluded.grid_key},
+            )
+
+        await self.c.execute(
+            self.prebuilt(add_earnings),
             [
                 {"user_id": person.user_id, "period": key, "points": points, "grid_key": person.grid_key}
                 for key in (period, ALL_TIME)
@@ -472,17 +507,19 @@ class LedgerRepo(Repo):
 
     async def _amounts(self, user_id: int) -> dict[str, int]:
         """Balances of the open accounts of this person by kind, and all-time earnings: one query."""
-        a, p = t.point_accounts.c, t.point_earnings.c
-        rows = await self.c.execute(
-            sa.union_all(
+
+        def amounts() -> sa.CompoundSelect[Any]:
+            a, p = t.point_accounts.c, t.point_earnings.c
+            return sa.union_all(
                 sa.select(a.kind.label("name"), a.balance.label("amount")).where(
-                    a.user_id == user_id, a.merged_into.is_(None)
+                    a.user_id == bindparam("user_id"), a.merged_into.is_(None)
                 ),
                 sa.select(sa.literal(ALL_TIME).label("name"), p.points.label("amount")).where(
-                    p.user_id == user_id, p.period == ALL_TIME
+                    p.user_id == bindparam("user_id"), p.period == ALL_TIME
                 ),
             )
-        )
+
+        rows = await self.c.execute(self.prebuilt(amounts), {"user_id": user_id})
         return {row.name: int(row.amount) for row in rows}
 
     async def balance(self, user_id: int) -> int:
@@ -499,36 +536,40 @@ class LedgerRepo(Repo):
 
     async def recent(self, user_id: int, limit: int = 10) -> list[LedgerEntry]:
         """The newest entries into and out of this person's spendable account, newest first."""
-        a, e = t.point_accounts.c, t.ledger_entries.c
-        account = (
-            sa.select(a.id)
-            .where(a.user_id == user_id, a.kind == USER, a.merged_into.is_(None))
-            .scalar_subquery()
-        )
 
-        def side(column: sa.ColumnElement[int], sign: int) -> sa.Subquery:
-            # Each side walks its own index backwards: O(limit), however long the history.
-            return (
-                sa.select(
-                    e.id,
-                    (e.amount * sign).label("amount"),
-                    e.reason_key,
-                    e.reason_params,
-                    e.source_key,
-                    e.actor_id,
-                    e.reverses_id,
-                    e.created_at,
-                )
-                .where(column == account)
-                .order_by(e.id.desc())
-                .limit(limit)
-                .subquery()
+        def recent() -> sa.Select[Any]:
+            a, e = t.point_accounts.c, t.ledger_entries.c
+            account = (
+                sa.select(a.id)
+                .where(a.user_id == bindparam("user_id"), a.kind == USER, a.merged_into.is_(None))
+                .scalar_subquery()
             )
 
-        both = sa.union_all(
-            sa.select(side(e.credit_account_id, 1)), sa.select(side(e.debit_account_id, -1))
-        ).subquery()
-        rows = await self.c.execute(sa.select(both).order_by(both.c.id.desc()).limit(limit))
+            def side(column: sa.ColumnElement[int], sign: int) -> sa.Subquery:
+                # Each side walks its own index backwards: O(limit), however long the history.
+                return (
+                    sa.select(
+                        e.id,
+                        (e.amount * sign).label("amount"),
+                        e.reason_key,
+                        e.reason_params,
+                        e.source_key,
+                        e.actor_id,
+                        e.reverses_id,
+                        e.created_at,
+                    )
+                    .where(column == account)
+                    .order_by(e.id.desc())
+                    .limit(bindparam("limit"))
+                    .subquery()
+                )
+
+            both = sa.union_all(
+                sa.select(side(e.credit_account_id, 1)), sa.select(side(e.debit_account_id, -1))
+            ).subquery()
+            return sa.select(both).order_by(both.c.id.desc()).limit(bindparam("limit"))
+
+        rows = await self.c.execute(self.prebuilt(recent), {"user_id": user_id, "limit": limit})
         return all_models(LedgerEntry, rows)
 
     async def statement(self, user_id: int, limit: int = 10) -> PointsStatement:
@@ -548,19 +589,8 @@ class LedgerRepo(Repo):
 
         People who opted out are left out, not ranked as zero.
         """
-        # Walks ix_point_earnings_period_points (or _period_grid_points) from the top down and
-        # stops after `limit` rows that qualify, however many people earned something.
-        p, u = t.point_earnings.c, t.users.c
-        query = (
-            sa.select(p.user_id, p.points)
-            .join(t.users, u.id == p.user_id)
-            .where(p.period == period, p.points > 0, sa.not_(u.leaderboard_opt_out))
-            .order_by(p.points.desc(), p.user_id)
-            .limit(limit)
-        )
-        if grid_key is not None:
-            query = query.where(p.grid_key == grid_key)
-        rows = await self.c.execute(query)
+        query = self.prebuilt(_top_earners if grid_key is None else _top_earners_of_grid)
+        rows = await self.c.execute(query, {"period": period, "grid_key": grid_key, "limit": limit})
         return [Standing(user_id=row.user_id, points=row.points) for row in rows]
 
     # -- auditing -------------------------------------------------------------

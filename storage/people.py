@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from storage import schema as t
 from storage.db import DbConnection
@@ -32,28 +33,32 @@ _IDENTITY_COLUMNS = (
 
 
 class UserRepo(Repo):
+    """People and their identities. Statements run for most updates (bench/throughput.py) are prebuilt."""
+
     async def create(self, display_name: str, now: datetime, role: str = RESIDENT) -> User:
-        user_id = (
-            await self.c.execute(
-                t.users.insert()
-                .values(display_name=display_name[:128], role=role, created_at=now)
-                .returning(t.users.c.id)
-            )
-        ).scalar_one()
+        insert = self.prebuilt(lambda: t.users.insert().returning(t.users.c.id))
+        values = {"display_name": display_name[:128], "role": role, "created_at": now}
+        user_id = (await self.c.execute(insert, values)).scalar_one()
         user = await self.get(user_id)
         assert user is not None
         return user
 
     async def get(self, user_id: int) -> User | None:
-        row = (await self.c.execute(sa.select(t.users).where(t.users.c.id == user_id))).first()
+        select = self.prebuilt(lambda: sa.select(t.users).where(t.users.c.id == bindparam("user_id")))
+        row = (await self.c.execute(select, {"user_id": user_id})).first()
         return to_model(User, row)
 
     async def many(self, user_ids: Sequence[int]) -> dict[int, User]:
-        rows = await self.c.execute(sa.select(t.users).where(t.users.c.id.in_(list(user_ids))))
+        select = self.prebuilt(
+            lambda: sa.select(t.users).where(t.users.c.id.in_(bindparam("user_ids", expanding=True)))
+        )
+        rows = await self.c.execute(select, {"user_ids": list(user_ids)})
         return {user.id: user for user in all_models(User, rows)}
 
     async def update(self, user_id: int, **values: Any) -> None:
-        await self.c.execute(t.users.update().where(t.users.c.id == user_id).values(**values))
+        # The UPDATE sets the columns it is run with; the id ends in "_" so it is not taken for one.
+        update = self.prebuilt(lambda: t.users.update().where(t.users.c.id == bindparam("user_id_")))
+        await self.c.execute(update, {"user_id_": user_id, **values})
         if "grid_key" in values:
             # The points leaderboard of a grid reads a copy of the grid (see schema.point_earnings).
             await self.c.execute(
@@ -81,22 +86,29 @@ class UserRepo(Repo):
         self, channel: str, external_id: str
     ) -> tuple[User, Identity, Conversation | None] | None:
         """The person, their identity and their conversation on this channel, in one round trip."""
-        i, c = t.identities.c, t.conversations.c
-        row = (
-            await self.c.execute(
+        select = self.prebuilt(
+            lambda: (
                 sa.select(
                     t.users,
                     *_IDENTITY_COLUMNS,
-                    c.flow.label("draft_flow"),
-                    c.step.label("draft_step"),
-                    c.data.label("draft_data"),
-                    c.updated_at.label("draft_updated_at"),
+                    t.conversations.c.flow.label("draft_flow"),
+                    t.conversations.c.step.label("draft_step"),
+                    t.conversations.c.data.label("draft_data"),
+                    t.conversations.c.updated_at.label("draft_updated_at"),
                 )
-                .join(t.identities, i.user_id == t.users.c.id)
-                .outerjoin(t.conversations, (c.user_id == t.users.c.id) & (c.channel == channel))
-                .where(i.channel == channel, i.external_id == external_id)
+                .join(t.identities, t.identities.c.user_id == t.users.c.id)
+                .outerjoin(
+                    t.conversations,
+                    (t.conversations.c.user_id == t.users.c.id)
+                    & (t.conversations.c.channel == bindparam("channel")),
+                )
+                .where(
+                    t.identities.c.channel == bindparam("channel"),
+                    t.identities.c.external_id == bindparam("external_id"),
+                )
             )
-        ).first()
+        )
+        row = (await self.c.execute(select, {"channel": channel, "external_id": external_id})).first()
         if row is None:
             return None
         user = to_model(User, row)
@@ -112,11 +124,14 @@ class UserRepo(Repo):
     async def add_identity(
         self, channel: str, external_id: str, user_id: int, chat_id: str | None, now: datetime
     ) -> None:
-        await self.c.execute(
-            t.identities.insert().values(
-                channel=channel, external_id=external_id, user_id=user_id, chat_id=chat_id, last_seen_at=now
-            )
-        )
+        values = {
+            "channel": channel,
+            "external_id": external_id,
+            "user_id": user_id,
+            "chat_id": chat_id,
+            "last_seen_at": now,
+        }
+        await self.c.execute(self.prebuilt(lambda: t.identities.insert()), values)
 
     async def touch_identity(
         self, channel: str, external_id: str, chat_id: str | None, now: datetime
@@ -138,11 +153,14 @@ class UserRepo(Repo):
         )
 
     async def identities(self, user_id: int) -> list[Identity]:
-        rows = await self.c.execute(
-            sa.select(t.identities)
-            .where(t.identities.c.user_id == user_id)
-            .order_by(t.identities.c.last_seen_at.desc())
+        select = self.prebuilt(
+            lambda: (
+                sa.select(t.identities)
+                .where(t.identities.c.user_id == bindparam("user_id"))
+                .order_by(t.identities.c.last_seen_at.desc())
+            )
         )
+        rows = await self.c.execute(select, {"user_id": user_id})
         return all_models(Identity, rows)
 
     async def assign_grid(self, user_id: int, grid_key: str) -> None:
@@ -155,12 +173,15 @@ class UserRepo(Repo):
         return list(rows.scalars())
 
     async def workers_of_grid(self, grid_key: str) -> list[User]:
-        rows = await self.c.execute(
-            sa.select(t.users)
-            .join(t.grid_assignments, t.grid_assignments.c.user_id == t.users.c.id)
-            .where(t.grid_assignments.c.grid_key == grid_key, t.users.c.role == GRID_WORKER)
-            .order_by(t.users.c.id)
+        select = self.prebuilt(
+            lambda: (
+                sa.select(t.users)
+                .join(t.grid_assignments, t.grid_assignments.c.user_id == t.users.c.id)
+                .where(t.grid_assignments.c.grid_key == bindparam("grid_key"), t.users.c.role == GRID_WORKER)
+                .order_by(t.users.c.id)
+            )
         )
+        rows = await self.c.execute(select, {"grid_key": grid_key})
         return all_models(User, rows)
 
     async def with_roles(self, roles: Iterable[str]) -> list[User]:

@@ -11,31 +11,39 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from storage import report_states as rs
 from storage import schema as t
 from storage.models import Report, ReportCard, ReportEvent
-from storage.rows import Repo, all_models, to_model
+from storage.rows import Insert, Repo, all_models, to_model
 
 
 class ReportRepo(Repo):
+    """Reports. The statements of reporting and of a report's card (bench/throughput.py) are prebuilt."""
+
     async def next_ticket_number(self, year: int) -> int:
-        stmt = self._insert(t.ticket_counters).values(year=year, last_seq=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["year"], set_={"last_seq": t.ticket_counters.c.last_seq + 1}
-        ).returning(t.ticket_counters.c.last_seq)
-        return int((await self.c.execute(stmt)).scalar_one())
+        def next_number(insert: Insert) -> Any:
+            counter = t.ticket_counters
+            return (
+                insert(counter)
+                .values(last_seq=1)
+                .on_conflict_do_update(index_elements=["year"], set_={"last_seq": counter.c.last_seq + 1})
+                .returning(counter.c.last_seq)
+            )
+
+        return int((await self.c.execute(self.prebuilt(next_number), {"year": year})).scalar_one())
 
     async def create(self, **values: Any) -> Report:
-        report_id = (
-            await self.c.execute(t.reports.insert().values(**values).returning(t.reports.c.id))
-        ).scalar_one()
+        insert = self.prebuilt(lambda: t.reports.insert().returning(t.reports.c.id))
+        report_id = (await self.c.execute(insert, values)).scalar_one()
         report = await self.get(report_id)
         assert report is not None
         return report
 
     async def get(self, report_id: int) -> Report | None:
-        row = (await self.c.execute(sa.select(t.reports).where(t.reports.c.id == report_id))).first()
+        select = self.prebuilt(lambda: sa.select(t.reports).where(t.reports.c.id == bindparam("report_id")))
+        row = (await self.c.execute(select, {"report_id": report_id})).first()
         return to_model(Report, row)
 
     async def by_ticket(self, ticket: str) -> Report | None:
@@ -62,16 +70,15 @@ class ReportRepo(Repo):
         note: str | None,
         now: datetime,
     ) -> None:
-        await self.c.execute(
-            t.report_events.insert().values(
-                report_id=report_id,
-                actor_id=actor_id,
-                from_state=from_state,
-                to_state=to_state,
-                note=note,
-                created_at=now,
-            )
-        )
+        values = {
+            "report_id": report_id,
+            "actor_id": actor_id,
+            "from_state": from_state,
+            "to_state": to_state,
+            "note": note,
+            "created_at": now,
+        }
+        await self.c.execute(self.prebuilt(lambda: t.report_events.insert()), values)
 
     async def events(self, report_id: int) -> list[ReportEvent]:
         rows = await self.c.execute(
@@ -82,21 +89,29 @@ class ReportRepo(Repo):
         return all_models(ReportEvent, rows)
 
     async def count_since(self, reporter_id: int, since: datetime) -> int:
-        r = t.reports.c
-        result = await self.c.execute(
-            sa.select(sa.func.count())
-            .select_from(t.reports)
-            .where(r.reporter_id == reporter_id, r.created_at >= since)
+        count = self.prebuilt(
+            lambda: (
+                sa.select(sa.func.count())
+                .select_from(t.reports)
+                .where(
+                    t.reports.c.reporter_id == bindparam("reporter_id"),
+                    t.reports.c.created_at >= bindparam("since"),
+                )
+            )
         )
+        result = await self.c.execute(count, {"reporter_id": reporter_id, "since": since})
         return int(result.scalar_one())
 
     async def by_reporter(self, reporter_id: int, limit: int = 10) -> list[Report]:
-        rows = await self.c.execute(
-            sa.select(t.reports)
-            .where(t.reports.c.reporter_id == reporter_id)
-            .order_by(t.reports.c.id.desc())
-            .limit(limit)
+        select = self.prebuilt(
+            lambda: (
+                sa.select(t.reports)
+                .where(t.reports.c.reporter_id == bindparam("reporter_id"))
+                .order_by(t.reports.c.id.desc())
+                .limit(bindparam("limit"))
+            )
         )
+        rows = await self.c.execute(select, {"reporter_id": reporter_id, "limit": limit})
         return all_models(Report, rows)
 
     async def open_reports(self, grid_keys: Sequence[str] | None, limit: int = 30) -> list[Report]:
@@ -132,30 +147,39 @@ class ReportRepo(Repo):
         )
 
     async def photos(self, report_id: int, kind: str = "before") -> list[int]:
-        p = t.report_photos.c
-        rows = await self.c.execute(
-            sa.select(p.media_id).where(p.report_id == report_id, p.kind == kind).order_by(p.position)
+        select = self.prebuilt(
+            lambda: (
+                sa.select(t.report_photos.c.media_id)
+                .where(
+                    t.report_photos.c.report_id == bindparam("report_id"),
+                    t.report_photos.c.kind == bindparam("kind"),
+                )
+                .order_by(t.report_photos.c.position)
+            )
         )
+        rows = await self.c.execute(select, {"report_id": report_id, "kind": kind})
         return list(rows.scalars())
 
     async def add_card(self, report_id: int, channel: str, chat_id: str, message_id: str) -> None:
-        stmt = self._insert(t.report_cards).values(
-            report_id=report_id, channel=channel, chat_id=chat_id, message_id=message_id
-        )
-        await self.c.execute(
-            stmt.on_conflict_do_update(
+        def upsert(insert: Insert) -> Any:
+            stmt = insert(t.report_cards)
+            return stmt.on_conflict_do_update(
                 index_elements=["report_id", "channel", "chat_id"],
                 set_={"message_id": stmt.excluded.message_id},
             )
-        )
+
+        values = {"report_id": report_id, "channel": channel, "chat_id": chat_id, "message_id": message_id}
+        await self.c.execute(self.prebuilt(upsert), values)
 
     async def card(self, report_id: int, channel: str, chat_id: str) -> ReportCard | None:
-        c = t.report_cards.c
-        row = (
-            await self.c.execute(
-                sa.select(t.report_cards).where(
-                    c.report_id == report_id, c.channel == channel, c.chat_id == chat_id
-                )
+        select = self.prebuilt(
+            lambda: sa.select(t.report_cards).where(
+                t.report_cards.c.report_id == bindparam("report_id"),
+                t.report_cards.c.channel == bindparam("channel"),
+                t.report_cards.c.chat_id == bindparam("chat_id"),
             )
+        )
+        row = (
+            await self.c.execute(select, {"report_id": report_id, "channel": channel, "chat_id": chat_id})
         ).first()
         return to_model(ReportCard, row)

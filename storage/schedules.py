@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from storage import schema as t
 from storage.models import Schedule
-from storage.rows import Repo, all_models, to_model
+from storage.rows import Insert, Repo, all_models, to_model
 
 PENDING = "pending"
 DONE = "done"
@@ -18,15 +19,16 @@ CANCELLED = "cancelled"
 class ScheduleRepo(Repo):
     async def arm(self, kind: str, ref: str, due_at: datetime) -> None:
         """Create the schedule, or re-arm it for a new time."""
-        stmt = self._insert(t.schedules).values(
-            kind=kind, ref=ref, due_at=due_at, state=PENDING, fired_at=None
-        )
-        await self.c.execute(
-            stmt.on_conflict_do_update(
+
+        # Prebuilt: a draft's expiry is re-armed at every step of a conversation (bench/throughput.py).
+        def upsert(insert: Insert) -> Any:
+            stmt = insert(t.schedules).values(state=PENDING, fired_at=None)
+            return stmt.on_conflict_do_update(
                 index_elements=["kind", "ref"],
                 set_={"due_at": stmt.excluded.due_at, "state": PENDING, "fired_at": None},
             )
-        )
+
+        await self.c.execute(self.prebuilt(upsert), {"kind": kind, "ref": ref, "due_at": due_at})
 
     async def cancel(self, kind: str, ref: str) -> None:
         s = t.schedules.c
