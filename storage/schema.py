@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from storage.ledger import ACCOUNT_KINDS, COMMUNITY, SYSTEM_KINDS
+from storage.roles import RESIDENT, ROLES
 from storage.types import UTCDateTime
 
 metadata = sa.MetaData(
@@ -21,7 +21,6 @@ metadata = sa.MetaData(
     }
 )
 
-ROLES = ("resident", "volunteer", "grid_worker", "police", "admin")
 REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress", "resolved", "rejected", "duplicate")
 URGENCIES = ("normal", "urgent")
 OUTBOX_STATES = ("pending", "sent", "failed", "blocked")
@@ -42,7 +41,7 @@ users = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("display_name", sa.String(128), nullable=False),
-    sa.Column("role", sa.String(16), nullable=False, server_default="resident"),
+    sa.Column("role", sa.String(16), nullable=False, server_default=RESIDENT),
     sa.Column("language", sa.String(8), nullable=True),
     sa.Column("grid_key", sa.String(64), nullable=True),
     sa.Column("building", sa.String(32), nullable=True),
@@ -270,6 +269,14 @@ link_codes = sa.Table(
 # issues points, goes below zero. An account of a person merged into another
 # (linked accounts) is closed by pointing `merged_into` at the survivor; its
 # history stays, attributed to the surviving person.
+COMMUNITY = "community"
+USER = "user"
+RESERVED = "reserved"
+SPENT = "spent"
+ACCOUNT_KINDS = (COMMUNITY, USER, RESERVED, SPENT)
+# Accounts nobody owns: exactly one of each.
+SYSTEM_KINDS = (COMMUNITY, SPENT)
+
 point_accounts = sa.Table(
     "point_accounts",
     metadata,

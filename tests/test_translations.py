@@ -50,7 +50,8 @@ from handlers.timebank.rules import (
 )
 from storage import report_states
 from storage.ledger import REASON_ACCOUNTS_MERGED, REASON_REDEMPTION_APPROVED, REASON_REDEMPTION_REJECTED
-from storage.schema import REPORT_STATES, ROLES, URGENCIES
+from storage.roles import ROLES
+from storage.schema import REPORT_STATES, URGENCIES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES_DIR = ROOT / "locales"

@@ -21,7 +21,7 @@ from handlers.attendance import wording
 from handlers.community import Community, GeoPoint, haversine_m
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.patrols import rules as patrols
-from storage.attendance_repo import Attendance, PatrolStats, RosterLine
+from storage.attendance import Attendance, PatrolStats, RosterLine
 from storage.ledger import InsufficientPoints
 from storage.models import PatrolShift, User
 from storage.repositories import Repos

@@ -9,7 +9,7 @@ from handlers.attendance.rules import IN, OUT, SUMMARY_NAMES, ByHand, Closed, lo
 from handlers.attendance.wording import area, at, meeting, name
 from handlers.community import Community
 from handlers.messages import Choice, Lines, Reply, Text
-from storage.attendance_repo import Attendance, PatrolStats, RosterLine
+from storage.attendance import Attendance, PatrolStats, RosterLine
 from storage.models import PatrolShift, User
 
 # `att:<verb>:...` buttons: asking for, and giving, a confirmation by hand; reviewing a flagged check-out.

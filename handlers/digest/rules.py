@@ -36,7 +36,7 @@ from datetime import UTC, datetime, time, timedelta
 from handlers.community import Community
 from handlers.reports.rules import is_overdue
 from storage import report_states as rs
-from storage.notice_repo import Earner
+from storage.notices import Earner
 from storage.repositories import Repos
 
 DIGEST = "digest"

@@ -20,7 +20,7 @@ from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.patrols import wording
 from handlers.patrols.local_time import DAILY, WEEKDAYS, at_local, hhmm, local_day, parse_hhmm
 from storage.models import PatrolSeries, PatrolShift, PatrolSignup, User
-from storage.patrol_repo import CANCELLED, CONFIRMED, SCHEDULED, WAITING
+from storage.patrols import CANCELLED, CONFIRMED, SCHEDULED, WAITING
 from storage.repositories import Repos
 
 GENERATE = "patrol_generate"

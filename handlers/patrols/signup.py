@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.context import Ctx
 from handlers.patrols import announce, rules, views
 from handlers.patrols.wording import shift_params
-from storage.patrol_repo import CONFIRMED
+from storage.patrols import CONFIRMED
 
 
 async def list_patrols(ctx: Ctx) -> None:

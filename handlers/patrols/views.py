@@ -14,7 +14,7 @@ from handlers.patrols.local_time import hhmm
 from handlers.patrols.wording import contact, meeting_label, repeat_label, shift_params, weekday_label
 from handlers.timebank import views as bank
 from storage.models import PatrolSeries, PatrolShift, User
-from storage.patrol_repo import CONFIRMED, WAITING
+from storage.patrols import CONFIRMED, WAITING
 
 # Buttons on lists, cards and group messages: the engine hands them to the feature's action at any time.
 KIND = "pat"

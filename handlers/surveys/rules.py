@@ -27,7 +27,7 @@ from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Reply, reply_to_json
 from storage.models import Survey, User
-from storage.notice_repo import OPEN, AnswerCount, Invitee, Turnout
+from storage.notices import OPEN, AnswerCount, Invitee, Turnout
 from storage.repositories import Repos
 
 REASON_SURVEY = "points.reason.survey"

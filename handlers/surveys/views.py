@@ -9,7 +9,7 @@ from handlers.community import Community
 from handlers.messages import Choice, Lines, Reply, Text, Verbatim
 from handlers.surveys import rules
 from storage.models import Survey
-from storage.notice_repo import CLOSED, OPEN, Turnout
+from storage.notices import CLOSED, OPEN, Turnout
 
 Rows = tuple[tuple[Choice, ...], ...]
 

@@ -11,7 +11,7 @@ from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.timebank import rules, views
-from storage.rewards_repo import APPROVED
+from storage.rewards import APPROVED
 
 # Redemptions a person sees in /rewards, and pending ones an officer sees in /redemptions.
 MINE_SHOWN = 5

@@ -36,7 +36,7 @@ from storage.models import (
     User,
 )
 from storage.repositories import Repos
-from storage.rewards_repo import APPROVED, PENDING, REJECTED
+from storage.rewards import APPROVED, PENDING, REJECTED
 
 # Reasons stored with ledger entries; /points renders them with their parameters.
 REASON_REPORT_USEFUL = "points.reason.report_useful"

@@ -11,7 +11,7 @@ from handlers.errors import DomainError
 from handlers.messages import Choice, Lines, Localized, Reply, Text, Verbatim, When
 from handlers.timebank import rules
 from storage.models import Honour, Redemption, User
-from storage.rewards_repo import APPROVED, PENDING, REJECTED
+from storage.rewards import APPROVED, PENDING, REJECTED
 
 Buttons = tuple[tuple[Choice, ...], ...]
 

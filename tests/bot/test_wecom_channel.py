@@ -258,7 +258,7 @@ async def test_concurrent_callbacks_are_each_stored_once(bot: WeComBot, fake: Fa
 async def test_no_200_before_the_callback_is_stored(
     bot: WeComBot, fake: FakeWeComApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage.repositories import InboxRepo
+    from storage.inbox import InboxRepo
 
     async def disk_full(*args: Any) -> None:
         raise OSError("disk full")

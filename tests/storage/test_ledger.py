@@ -27,8 +27,9 @@ from storage.ledger import (
     USER,
     InsufficientPoints,
     LedgerError,
+    LedgerRepo,
 )
-from storage.repositories import LedgerRepo, Repos
+from storage.repositories import Repos
 
 NOW = datetime(2026, 5, 18, 1, 0, tzinfo=UTC)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -88,28 +88,6 @@ async def test_report_state_and_rating_are_constrained(repos_db: Database) -> No
             )
 
 
-async def test_ticket_counter_and_state_moves_are_race_safe(repos_db: Database) -> None:
-    async with repos_db.transaction() as connection:
-        repos = Repos(connection)
-        assert [await repos.reports.next_ticket_number(2026) for _ in range(3)] == [1, 2, 3]
-        assert await repos.reports.next_ticket_number(2027) == 1
-        user = await repos.users.create("x", NOW)
-        report = await repos.reports.create(
-            ticket="2026-0009",
-            reporter_id=user.id,
-            category="fire",
-            urgency="normal",
-            description="x",
-            anonymous=False,
-            state="submitted",
-            created_at=NOW,
-            updated_at=NOW,
-        )
-        assert await repos.reports.move(report.id, "submitted", "acknowledged", NOW)
-        # The second of two simultaneous clicks finds the state already changed.
-        assert not await repos.reports.move(report.id, "submitted", "acknowledged", NOW)
-
-
 async def test_times_come_back_as_aware_utc(repos_db: Database) -> None:
     shanghai_morning = datetime(2026, 5, 18, 9, 0, tzinfo=UTC) + timedelta(hours=0)
     async with repos_db.transaction() as connection:
@@ -121,20 +99,6 @@ async def test_times_come_back_as_aware_utc(repos_db: Database) -> None:
     with pytest.raises(sa.exc.StatementError):
         async with repos_db.transaction() as connection:
             await Repos(connection).users.create("naive", datetime(2026, 1, 1))  # noqa: DTZ001
-
-
-async def test_schedules_fire_once_and_can_be_rearmed(repos_db: Database) -> None:
-    async with repos_db.transaction() as connection:
-        schedules = Repos(connection).schedules
-        await schedules.arm("draft_expiry", "1:console", NOW)
-        await schedules.arm("draft_expiry", "1:console", NOW + timedelta(minutes=30))
-        assert [s.due_at for s in await schedules.due(NOW + timedelta(minutes=29))] == []
-        due = await schedules.due(NOW + timedelta(minutes=30))
-        assert len(due) == 1
-        assert await schedules.claim(due[0].id, NOW)
-        assert not await schedules.claim(due[0].id, NOW)
-        await schedules.cancel("draft_expiry", "1:console")
-        assert (await schedules.get("draft_expiry", "1:console")).state == "done"
 
 
 async def test_upgrades_keep_the_data_of_tables_they_rebuild(empty_database_url: str) -> None:

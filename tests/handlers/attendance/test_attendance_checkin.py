@@ -14,7 +14,7 @@ from handlers.accounts import rules as accounts
 from handlers.attendance import closing
 from handlers.attendance import rules as service
 from handlers.messages import Incoming, Location
-from storage.attendance_repo import Attendance
+from storage.attendance import Attendance
 from storage.repositories import Repos
 from tests.handlers.attendance.patrol_fixtures import (
     add_shift,

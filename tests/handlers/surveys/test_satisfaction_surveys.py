@@ -17,7 +17,7 @@ from handlers.accounts import rules as accounts
 from handlers.messages import Lines, Text
 from handlers.surveys import rules
 from storage.models import Survey
-from storage.notice_repo import Invitee
+from storage.notices import Invitee
 from tests.harness import CHANNEL, Harness
 
 G1 = ("wang", "li", "zhao")

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import bindparam
 
 from storage import schema as t
 from storage.models import PatrolShift, PatrolSignup
-from storage.rows import Repo, all_models, from_mapping, param
+from storage.rows import Repo, all_models, from_mapping
 
 CONFIRMED = "confirmed"
 SCHEDULED = "scheduled"
@@ -80,24 +81,6 @@ def _shift_open() -> sa.ColumnElement[bool]:
         .where(p.id == t.patrol_signups.c.shift_id, p.state == SCHEDULED, p.closed_at.is_(None))
         .exists()
     )
-
-
-_signup, _shift = t.patrol_signups.c, t.patrol_shifts.c
-_CURRENT_SHIFT = (
-    sa.select(_shift.id)
-    .join(t.patrol_signups, _signup.shift_id == _shift.id)
-    .where(
-        _signup.user_id == param("user_id"),
-        _signup.state == CONFIRMED,
-        _signup.checked_in_at.is_not(None),
-        _signup.checked_out_at.is_(None),
-        _shift.state == SCHEDULED,
-        _shift.closed_at.is_(None),
-        _shift.ends_at >= param("now"),
-    )
-    .order_by(_shift.starts_at.desc())
-    .limit(1)
-)
 
 
 class AttendanceRepo(Repo):
@@ -171,7 +154,29 @@ class AttendanceRepo(Repo):
 
     async def current_shift_id(self, user_id: int, now: datetime) -> int | None:
         """The shift this person is patrolling right now: checked in, not out, shift not over or closed."""
-        return (await self.c.execute(_CURRENT_SHIFT, {"user_id": user_id, "now": now})).scalar()
+
+        # Prebuilt: asked for every location a person sends (bench/throughput.py).
+        def current_shift() -> sa.Select[Any]:
+            s, p = t.patrol_signups.c, t.patrol_shifts.c
+            return (
+                sa.select(p.id)
+                .join(t.patrol_signups, s.shift_id == p.id)
+                .where(
+                    s.user_id == bindparam("user_id"),
+                    s.state == CONFIRMED,
+                    s.checked_in_at.is_not(None),
+                    s.checked_out_at.is_(None),
+                    p.state == SCHEDULED,
+                    p.closed_at.is_(None),
+                    p.ends_at >= bindparam("now"),
+                )
+                .order_by(p.starts_at.desc())
+                .limit(1)
+            )
+
+        values = {"user_id": user_id, "now": now}
+        shift_id: int | None = (await self.c.execute(self.prebuilt(current_shift), values)).scalar()
+        return shift_id
 
     async def roster(self, shift_id: int) -> list[RosterLine]:
         """Everyone with a confirmed place on the shift, in sign-up order, with their names."""

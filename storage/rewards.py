@@ -7,32 +7,17 @@ decided by, and the rows of the CSV exports.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
-from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from storage import schema as t
 from storage.models import AwardEntry, Honour, LedgerExportRow, PatrolHoursRow, Redemption, User
-from storage.rows import Repo
-
-Row = TypeVar("Row")
+from storage.rows import Repo, all_models, to_model
 
 PENDING = "pending"
 APPROVED = "approved"
 REJECTED = "rejected"
-
-
-def _row(model: type[Row], row: sa.Row[Any] | None) -> Row | None:
-    if row is None:
-        return None
-    mapping = row._mapping
-    return model(**{f.name: mapping[f.name] for f in fields(model)})  # type: ignore[arg-type]
-
-
-def _rows(model: type[Row], rows: Any) -> list[Row]:
-    return [_row(model, row) for row in rows]  # type: ignore[misc]
 
 
 def _like_pattern(fragment: str) -> str:
@@ -57,13 +42,13 @@ class RewardRepo(Repo):
             .on_conflict_do_nothing()
             .returning(*r.c)
         )
-        return _row(Redemption, (await self.c.execute(statement)).first())
+        return to_model(Redemption, (await self.c.execute(statement)).first())
 
     async def get(self, redemption_id: int) -> Redemption | None:
         row = (
             await self.c.execute(sa.select(t.redemptions).where(t.redemptions.c.id == redemption_id))
         ).first()
-        return _row(Redemption, row)
+        return to_model(Redemption, row)
 
     async def pending(self, limit: int = 10) -> list[Redemption]:
         """Redemptions waiting for a decision, oldest first."""
@@ -71,7 +56,7 @@ class RewardRepo(Repo):
         rows = await self.c.execute(
             sa.select(t.redemptions).where(r.state == PENDING).order_by(r.created_at, r.id).limit(limit)
         )
-        return _rows(Redemption, rows)
+        return all_models(Redemption, rows)
 
     async def count_pending(self) -> int:
         r = t.redemptions.c
@@ -87,7 +72,7 @@ class RewardRepo(Repo):
             .order_by(r.id.desc())
             .limit(limit)
         )
-        return _rows(Redemption, rows)
+        return all_models(Redemption, rows)
 
     async def decide(
         self,
@@ -117,7 +102,7 @@ class RewardRepo(Repo):
     async def issued(self) -> dict[str, int]:
         """How many of each reward have been handed out."""
         rows = await self.c.execute(sa.select(t.reward_stock.c.reward_key, t.reward_stock.c.issued))
-        return {key: int(issued) for key, issued in rows.all()}
+        return {row.reward_key: int(row.issued) for row in rows}
 
     async def take_stock(self, reward_key: str, stock: int | None) -> bool:
         """Hand out one more of this reward if fewer than `stock` went (None: no limit); False if none left.
@@ -143,7 +128,7 @@ class RewardRepo(Repo):
             .order_by(u.display_name, u.id)
             .limit(limit)
         )
-        return _rows(User, rows)
+        return all_models(User, rows)
 
     async def standing(
         self, user_id: int, period: str, grid_key: str | None = None
@@ -198,7 +183,7 @@ class RewardRepo(Repo):
             .order_by(minutes.desc(), s.user_id)
             .limit(limit)
         )
-        return [(int(user_id), int(total)) for user_id, total in rows.all()]
+        return [(int(row.user_id), int(row.minutes)) for row in rows]
 
     async def add_honours(
         self, period: str, kind: str, winners: list[tuple[int, int]], now: datetime
@@ -212,7 +197,7 @@ class RewardRepo(Repo):
                 .on_conflict_do_nothing()
                 .returning(*t.honours.c)
             )
-            honour = _row(Honour, (await self.c.execute(statement)).first())
+            honour = to_model(Honour, (await self.c.execute(statement)).first())
             if honour is not None:
                 added.append(honour)
         return added
@@ -220,7 +205,7 @@ class RewardRepo(Repo):
     async def honours(self, period: str) -> list[Honour]:
         h = t.honours.c
         rows = await self.c.execute(sa.select(t.honours).where(h.period == period).order_by(h.kind, h.rank))
-        return _rows(Honour, rows)
+        return all_models(Honour, rows)
 
     # -- corrections ------------------------------------------------------------
 
@@ -281,7 +266,7 @@ class RewardRepo(Repo):
             .where(e.created_at >= start, e.created_at < end)
             .order_by(e.id)
         )
-        return _rows(LedgerExportRow, rows)
+        return all_models(LedgerExportRow, rows)
 
     async def patrol_hours_between(self, start: datetime, end: datetime) -> list[PatrolHoursRow]:
         """Everyone with a place on a shift starting in [start, end) (not cancelled), by shift time."""
@@ -308,4 +293,4 @@ class RewardRepo(Repo):
             .where(p.starts_at >= start, p.starts_at < end, p.state != "cancelled", s.state == "confirmed")
             .order_by(p.starts_at, p.id, s.id)
         )
-        return _rows(PatrolHoursRow, rows)
+        return all_models(PatrolHoursRow, rows)

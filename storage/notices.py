@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from storage import schema as t
 from storage.ledger import COMMUNITY, USER
 from storage.models import Notice, Report, Survey, SurveyParticipant
+from storage.roles import RESIDENT, VOLUNTEER
 from storage.rows import Repo, all_models, to_model
 
 OPEN = "open"
 CLOSED = "closed"
 # Who a survey may invite: residents and volunteers (also residents), never staff.
-SURVEYED_ROLES = ("resident", "volunteer")
+SURVEYED_ROLES = (RESIDENT, VOLUNTEER)
 OPEN_REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress")
 
 

@@ -1,0 +1,131 @@
+"""The outbox: every message the bot means to send, kept apart from what caused it until it is sent.
+
+A delivery worker drains it per chat in order; a crash or restart resumes
+without loss or duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam
+
+from storage import schema as t
+from storage.db import DbConnection
+from storage.models import OutboxMessage
+from storage.rows import Repo, all_models
+
+PENDING = "pending"
+SENT = "sent"
+
+
+class OutboxRepo(Repo):
+    """Queueing and draining run for many updates and every delivery pass (bench/throughput.py,
+    bench/broadcast.py): their statements are prebuilt."""
+
+    def __init__(self, connection: DbConnection) -> None:
+        super().__init__(connection)
+        # Lets the caller wake the delivery worker only when there is something new.
+        self.enqueued = 0
+
+    async def enqueue(
+        self, channel: str, chat_id: str, language: str, kind: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        self.enqueued += 1
+        insert = self.prebuilt(lambda: t.outbox.insert().returning(t.outbox.c.id))
+        values = {"channel": channel, "chat_id": chat_id, "language": language, "kind": kind}
+        row = {**values, "payload": payload, "next_attempt_at": now, "created_at": now}
+        return int((await self.c.execute(insert, row)).scalar_one())
+
+    async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
+        o = t.outbox.c
+        rows = await self.c.execute(
+            sa.select(t.outbox)
+            .where(o.state == PENDING, o.next_attempt_at <= now)
+            .order_by(o.id)
+            .limit(limit)
+        )
+        return all_models(OutboxMessage, rows)
+
+    async def mark_sent(self, message_ids: Sequence[int], now: datetime) -> None:
+        """Rows the platform accepted: one statement for a whole batch."""
+        if message_ids:
+            update = self.prebuilt(
+                lambda: (
+                    t.outbox.update()
+                    .where(t.outbox.c.id.in_(bindparam("ids", expanding=True)))
+                    .values(state=SENT, sent_at=bindparam("now"), attempts=t.outbox.c.attempts + 1)
+                )
+            )
+            await self.c.execute(update, {"ids": list(message_ids), "now": now})
+
+    async def heads(self, now: datetime, channels: Iterable[str], limit: int) -> list[OutboxMessage]:
+        """Per chat, its oldest pending row if it is due now: a chat's messages go out in order.
+
+        A row waiting to be retried holds back its chat's later rows; a row merely
+        scheduled for later (quiet hours) does not.
+        """
+
+        def heads() -> sa.Select[Any]:
+            o = t.outbox.c
+            now: sa.BindParameter[datetime] = bindparam("now")
+            first_pending_per_chat = (
+                sa.select(sa.func.min(o.id).label("id"))
+                .where(
+                    o.state == PENDING,
+                    o.channel.in_(bindparam("channels", expanding=True)),
+                    sa.or_(o.next_attempt_at <= now, o.attempts > 0),
+                )
+                .group_by(o.channel, o.chat_id)
+                .subquery()
+            )
+            return (
+                sa.select(t.outbox)
+                .join(first_pending_per_chat, o.id == first_pending_per_chat.c.id)
+                .where(o.next_attempt_at <= now)
+                .order_by(o.id)
+                .limit(bindparam("limit"))
+            )
+
+        rows = await self.c.execute(
+            self.prebuilt(heads), {"now": now, "channels": list(channels), "limit": limit}
+        )
+        return all_models(OutboxMessage, rows)
+
+    async def next_due(self, now: datetime, channels: Iterable[str]) -> datetime | None:
+        """When the next pending row of these channels falls due, if any is waiting for later."""
+        select = self.prebuilt(
+            lambda: sa.select(sa.func.min(t.outbox.c.next_attempt_at)).where(
+                t.outbox.c.state == PENDING,
+                t.outbox.c.channel.in_(bindparam("channels", expanding=True)),
+                t.outbox.c.next_attempt_at > bindparam("now"),
+            )
+        )
+        due: datetime | None = (
+            await self.c.execute(select, {"now": now, "channels": list(channels)})
+        ).scalar()
+        return due
+
+    async def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+        await self.c.execute(
+            t.outbox.update()
+            .where(t.outbox.c.id == message_id)
+            .values(last_error=error[:500], next_attempt_at=next_attempt_at, attempts=t.outbox.c.attempts + 1)
+        )
+
+    async def mark_final(self, message_id: int, state: str, error: str) -> None:
+        await self.c.execute(
+            t.outbox.update()
+            .where(t.outbox.c.id == message_id)
+            .values(state=state, last_error=error[:500], attempts=t.outbox.c.attempts + 1)
+        )
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.c.execute(sa.select(t.outbox.c.state, sa.func.count()).group_by(t.outbox.c.state))
+        return {state: int(count) for state, count in rows.all()}
+
+    async def all(self) -> list[OutboxMessage]:
+        return all_models(OutboxMessage, await self.c.execute(sa.select(t.outbox).order_by(t.outbox.c.id)))
