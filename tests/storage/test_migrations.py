@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ async def test_migrations_build_exactly_the_declared_schema(database_url: str) -
 
 
 @pytest.fixture
-async def repos_db(database_url: str) -> Database:
+async def repos_db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     await database.migrate()
     yield database
@@ -134,7 +135,8 @@ async def test_schedules_fire_once_and_can_be_rearmed(repos_db: Database) -> Non
         assert await schedules.claim(due[0].id, NOW)
         assert not await schedules.claim(due[0].id, NOW)
         await schedules.cancel("draft_expiry", "1:console")
-        assert (await schedules.get("draft_expiry", "1:console")).state == "done"
+        cancelled = await schedules.get("draft_expiry", "1:console")
+        assert cancelled is not None and cancelled.state == "done"
 
 
 async def test_upgrades_keep_the_data_of_tables_they_rebuild(database_url: str) -> None:
