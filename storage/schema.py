@@ -24,10 +24,6 @@ metadata = sa.MetaData(
 REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress", "resolved", "rejected", "duplicate")
 URGENCIES = ("normal", "urgent")
 OUTBOX_STATES = ("pending", "sent", "failed", "blocked")
-# message: a stored reply; card/card_edit: a report's card, rendered when sent;
-# broadcast: one recipient's copy of a broadcast, rendered from it when sent;
-# summary/summary_edit: a broadcast's delivery report to its author, edited as it progresses.
-OUTBOX_KINDS = ("message", "card", "card_edit", "broadcast", "summary", "summary_edit")
 SCHEDULE_STATES = ("pending", "done", "cancelled")
 
 
@@ -206,7 +202,6 @@ outbox = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
-    sa.CheckConstraint(_in("kind", OUTBOX_KINDS), name="kind"),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
 )
 

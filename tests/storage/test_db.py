@@ -1,4 +1,4 @@
-"""SQLite transactions run on the event loop, yet waiting for another writer never freezes it."""
+"""Transactions through SQLAlchemy's AsyncEngine: no query, and no wait for a lock, holds the event loop."""
 
 from __future__ import annotations
 
@@ -6,12 +6,68 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.db import Database, LoopSideConnection
+from storage.db import Database
+
+# A recursive count that keeps SQLite busy for a while (about half a second) on
+# one connection; `started()` marks, from aiosqlite's thread, that it is running,
+# and `released()` holds its end until the test says so: the test then orders what
+# happens during the query by events, not by how long anything takes.
+LONG_QUERY = sa.text(
+    "WITH RECURSIVE n(x) AS (SELECT started() UNION ALL SELECT x + 1 FROM n WHERE x < 400000)"
+    " SELECT count(*) + released() FROM n"
+)
+
+
+class LongQuery:
+    """The SQL functions LONG_QUERY calls, bridging aiosqlite's thread and the test's loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.started = asyncio.Event()
+        self.release = threading.Event()
+
+    async def install(self, connection: AsyncConnection) -> None:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await driver.create_function("started", 0, self._started)
+        await driver.create_function("released", 0, self._released)
+
+    def _started(self) -> int:
+        self.loop.call_soon_threadsafe(self.started.set)
+        return 1
+
+    def _released(self) -> int:
+        # Bounded, so a failing test ends instead of hanging; the result then says so.
+        return 0 if self.release.wait(10) else -1_000_000_000
+
+
+class Ticker:
+    """Loop work that is not a database write: counts how often the loop gets to run it."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._ticked = asyncio.Event()
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.001)
+            self.ticks += 1
+            self._ticked.set()  # wakes whoever waits now
+            self._ticked.clear()
+
+    async def ticked_since(self, ticks: int) -> None:
+        while self.ticks <= ticks:
+            await self._ticked.wait()
+
+    def stop(self) -> None:
+        self.task.cancel()
 
 
 def _another_writer(sqlite_url: str) -> sqlite3.Connection:
@@ -23,86 +79,142 @@ def _another_writer(sqlite_url: str) -> sqlite3.Connection:
     return other
 
 
-async def _ticks_while(awaitable: asyncio.Future[object] | asyncio.Task[object], seconds: float) -> int:
-    """How many times the loop ran a 10 ms ticker while `awaitable` was pending."""
-    ticks = 0
-    while not awaitable.done():
-        await asyncio.sleep(0.01)
-        ticks += 1
-        assert ticks * 0.01 < seconds + 5, "never finished"
-    return ticks
+def _commit_when(condition: Callable[[], bool], other: sqlite3.Connection) -> threading.Thread:
+    """Commit the other writer, from a thread of its own, once `condition` holds."""
+
+    def run() -> None:
+        for _ in range(1000):
+            if condition():
+                break
+            threading.Event().wait(0.01)
+        other.execute("COMMIT")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
-async def test_statements_run_inline_and_only_a_contended_begin_uses_aiosqlites_thread(
-    sqlite_url: str,
-) -> None:
+async def _probe_table(database: Database) -> None:
+    async with database.transaction() as connection:
+        await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+
+
+async def test_a_long_read_leaves_the_loop_free_and_writers_commit_meanwhile(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     await database.migrate()
-    async with database.transaction():
-        pass  # opens the connection
-    assert database.sqlite is not None and database.sqlite._driver is not None
-    driver = database.sqlite._driver
-    handed_off: list[object] = []
+    await _probe_table(database)
+    long_query = LongQuery()
+    ticker = Ticker()
+    order: list[str] = []
 
-    class WatchedQueue:
-        """The connection's queue to aiosqlite's thread, noting what is handed over."""
+    async def digest() -> int:
+        async with database.transaction(read_only=True) as connection:
+            await long_query.install(connection)
+            count_probe = sa.text("SELECT count(*) FROM probe")
+            before = (await connection.execute(count_probe)).scalar_one()  # SQLite's snapshot starts here
+            total = (await connection.execute(LONG_QUERY)).scalar_one()
+            after = (await connection.execute(count_probe)).scalar_one()
+        order.append("long read returned")
+        assert before == after == 0  # one snapshot: the write committed meanwhile is not in it
+        return int(total)
 
-        def __init__(self, queue: Any) -> None:
-            self.queue = queue
-
-        def put_nowait(self, item: object) -> None:
-            handed_off.append(item)
-            self.queue.put_nowait(item)
-
-    queue = driver._tx
-    driver._tx = WatchedQueue(queue)  # type: ignore[assignment]
-    try:
+    async def chat() -> None:
+        await long_query.started.wait()
+        ticks = ticker.ticks
         async with database.transaction() as connection:
-            assert isinstance(connection, LoopSideConnection)
-            rows = (await connection.execute(sa.text("SELECT 1 UNION ALL SELECT 2"))).all()
-            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            order.append("write began")
             await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
-        assert rows == [(1,), (2,)]
-        assert handed_off == []  # no thread hand-off for any of it
+        order.append("write committed")
+        await ticker.ticked_since(ticks)
+        long_query.release.set()
 
-        other = _another_writer(sqlite_url)
-        threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
+    total, _ = await asyncio.gather(digest(), chat())
+    ticker.stop()
+    assert total == 400_000
+    assert order == ["write began", "write committed", "long read returned"]
+    async with database.transaction(read_only=True) as connection:
+        assert (await connection.execute(sa.text("SELECT count(*) FROM probe"))).scalar_one() == 1
+    await database.close()
+
+
+async def test_a_long_query_in_a_write_transaction_leaves_the_loop_free(sqlite_url: str) -> None:
+    database = Database(sqlite_url)
+    await database.migrate()
+    await _probe_table(database)
+    long_query = LongQuery()
+    ticker = Ticker()
+    order: list[str] = []
+
+    async def weekly_job() -> int:
         async with database.transaction() as connection:
-            await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
-        other.close()
-        assert handed_off != []  # BEGIN waited for the other writer in the thread
-    finally:
-        driver._tx = queue
+            await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
+            await long_query.install(connection)
+            total = (await connection.execute(LONG_QUERY)).scalar_one()
+            order.append("long query returned")
+        return int(total)
+
+    async def other_work() -> None:
+        await long_query.started.wait()
+        ticks = ticker.ticks
+        async with database.transaction(read_only=True) as connection:
+            # Committed data only: the write transaction's row is not visible yet.
+            assert (await connection.execute(sa.text("SELECT count(*) FROM probe"))).scalar_one() == 0
+        order.append("read done")
+        await ticker.ticked_since(ticks)
+        long_query.release.set()
+
+    total, _ = await asyncio.gather(weekly_job(), other_work())
+    ticker.stop()
+    assert total == 400_000
+    assert order == ["read done", "long query returned"]
+    await database.close()
+
+
+async def test_a_read_only_transaction_refuses_to_write(database_url: str) -> None:
+    database = Database(database_url)
+    await database.migrate()
+    await _probe_table(database)
+    with pytest.raises(sa.exc.DBAPIError):
+        async with database.transaction(read_only=True) as connection:
+            await connection.execute(sa.text("INSERT INTO probe VALUES (1)"))
     async with database.transaction() as connection:
-        assert (await connection.execute(sa.text("SELECT count(*) FROM probe"))).scalar_one() == 2
+        # The pool's connection went back as a writable one.
+        await connection.execute(sa.text("INSERT INTO probe VALUES (2)"))
+    async with database.transaction(read_only=True) as connection:
+        assert (await connection.execute(sa.text("SELECT x FROM probe"))).scalars().all() == [2]
     await database.close()
 
 
 async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_it_free(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     await database.migrate()
+    await _probe_table(database)
     other = _another_writer(sqlite_url)
+    began = asyncio.Event()
 
     async def write(value: int) -> None:
         async with database.transaction() as connection:
-            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            began.set()
             await connection.execute(sa.text("INSERT INTO probe VALUES (:x)"), {"x": value})
 
     waiting = asyncio.create_task(write(1))
-    await asyncio.sleep(0.1)  # in the thread, waiting for the other writer
+    # SQLite's busy handler retries with pauses of growing length; a few ticks let the BEGIN reach it.
+    for _ in range(20):
+        await asyncio.sleep(0.005)
+    assert not began.is_set()  # its BEGIN IMMEDIATE waits for the other writer, in aiosqlite's thread
     waiting.cancel()
-    threading.Timer(0.1, lambda: other.execute("COMMIT")).start()
+    _commit_when(lambda: True, other)
     with pytest.raises(asyncio.CancelledError):
         await waiting
+    await write(2)  # the lock is free and no transaction is left open
     other.close()
-    await write(2)  # the connection is free and outside any transaction
     async with database.transaction() as connection:
         assert (await connection.execute(sa.text("SELECT x FROM probe"))).scalars().all() == [2]
     await database.close()
 
 
-async def test_a_failed_transaction_is_rolled_back_and_the_next_one_runs(sqlite_url: str) -> None:
-    database = Database(sqlite_url)
+async def test_a_failed_transaction_is_rolled_back_and_the_next_one_runs(database_url: str) -> None:
+    database = Database(database_url)
     await database.migrate()
     async with database.transaction() as connection:
         await connection.execute(sa.text("CREATE TABLE probe (x INTEGER UNIQUE)"))
@@ -129,54 +241,65 @@ async def test_a_transaction_opened_inside_another_fails_at_once(sqlite_url: str
         with pytest.raises(RuntimeError, match="inside another"):
             async with database.transaction():
                 pass
+        async with database.transaction(read_only=True):
+            pass  # a read takes no turn: it cannot wait for itself
     await database.close()
 
 
 async def test_a_writer_in_another_process_is_waited_for_without_freezing_the_loop(sqlite_url: str) -> None:
     database = Database(sqlite_url)
     await database.migrate()
+    await _probe_table(database)
     other = _another_writer(sqlite_url)
+    ticker = Ticker()
+    began = asyncio.Event()
 
     async def write() -> int:
         async with database.transaction() as connection:
-            await connection.execute(sa.text("CREATE TABLE IF NOT EXISTS probe (x INTEGER)"))
+            began.set()
             await connection.execute(sa.text("INSERT INTO probe VALUES (7)"))
             return 7
 
     task = asyncio.create_task(write())
-    threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
-    ticks = await _ticks_while(task, 0.3)
+    ticks = ticker.ticks
+    # The other writer commits only once the loop has run on while this writer was waiting.
+    _commit_when(lambda: ticker.ticks > ticks + 100 and not began.is_set(), other)
     assert await task == 7
-    assert ticks >= 10  # the loop kept running while the writer waited for the lock
+    ticker.stop()
     other.close()
     async with database.transaction() as connection:
         assert (await connection.execute(sa.text("SELECT x FROM probe"))).scalar_one() == 7
     await database.close()
 
 
-async def test_two_transactions_of_one_process_take_turns(sqlite_url: str) -> None:
-    database = Database(sqlite_url)
+async def test_two_transactions_of_one_process_take_turns(database_url: str) -> None:
+    database = Database(database_url)
     await database.migrate()
     async with database.transaction() as connection:
         await connection.execute(sa.text("CREATE TABLE counter (n INTEGER)"))
         await connection.execute(sa.text("INSERT INTO counter VALUES (0)"))
     order: list[str] = []
+    slow_updated = asyncio.Event()
 
     async def slow_writer() -> None:
         async with database.transaction() as connection:
             order.append("slow begins")
             await connection.execute(sa.text("UPDATE counter SET n = n + 1"))
-            await asyncio.sleep(0.2)  # holds the write lock across an await
+            slow_updated.set()
+            for _ in range(50):  # holds the write lock across awaits
+                await asyncio.sleep(0)
             order.append("slow commits")
 
     async def quick_writer() -> None:
-        await asyncio.sleep(0.05)
+        await slow_updated.wait()
         async with database.transaction() as connection:
             order.append("quick begins")
             await connection.execute(sa.text("UPDATE counter SET n = n * 10"))
 
     await asyncio.gather(slow_writer(), quick_writer())
-    assert order == ["slow begins", "slow commits", "quick begins"]
     async with database.transaction() as connection:
         assert (await connection.execute(sa.text("SELECT n FROM counter"))).scalar_one() == 10
+    if database.dialect == "sqlite":
+        # On PostgreSQL the second update waits on the row lock instead, inside its transaction.
+        assert order == ["slow begins", "slow commits", "quick begins"]
     await database.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,12 +37,12 @@ async def test_migrations_build_exactly_the_declared_schema(empty_database_url: 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0005"
+    assert version == "0006"
     await database.close()
 
 
 @pytest.fixture
-async def repos_db(database_url: str) -> Database:
+async def repos_db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
     await database.migrate()
     yield database
@@ -104,12 +105,8 @@ async def test_times_come_back_as_aware_utc(repos_db: Database) -> None:
 async def test_upgrades_keep_the_data_of_tables_they_rebuild(empty_database_url: str) -> None:
     """0004 adds a column to reports and 0005 rebuilds the outbox on SQLite: nothing may go missing."""
     database = Database(empty_database_url)
-
-    def upgrade_to(revision: str) -> Any:
-        return lambda connection: command.upgrade(alembic_config(connection), revision)
-
     async with database.engine.begin() as connection:
-        await connection.run_sync(upgrade_to("0003"))
+        await connection.run_sync(_upgrade_to("0003"))
     # Rows as the 0003 schema has them (today's repositories know columns it lacks).
     rows_of_0003 = [
         "INSERT INTO users (id, display_name, role, created_at) VALUES (1, '王阿姨', 'resident', :t)",
@@ -121,16 +118,80 @@ async def test_upgrades_keep_the_data_of_tables_they_rebuild(empty_database_url:
         "INSERT INTO outbox (channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
         " VALUES ('console', 'c1', 'zh_CN', 'message', '{\"x\": 1}', :t, :t)",
     ]
-    async with database.transaction() as connection:
-        for statement in rows_of_0003:
-            await connection.execute(sa.text(statement).bindparams(sa.bindparam("t", NOW, UTCDateTime())))
+    await _execute_at(database, rows_of_0003)
     await database.migrate()
     async with database.transaction() as connection:
         repos = Repos(connection)
         assert [e.to_state for e in await repos.reports.events(1)] == ["submitted"]
         assert [(m.chat_id, m.payload) for m in await repos.outbox.all()] == [("c1", {"x": 1})]
         await repos.outbox.enqueue("console", "c1", "zh_CN", "broadcast", {"broadcast_id": 1}, NOW)
-    with pytest.raises(IntegrityError):
-        async with database.transaction() as connection:
-            await Repos(connection).outbox.enqueue("console", "c1", "zh_CN", "bogus", {}, NOW)
     await database.close()
+
+
+async def test_outbox_kinds_are_not_constrained_and_referenced_outbox_rows_survive(
+    empty_database_url: str,
+) -> None:
+    """0006 drops the CHECK on outbox.kind, rebuilding the outbox on SQLite while broadcasts reference it."""
+    database = Database(empty_database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_upgrade_to("0005"))
+    await _execute_at(
+        database,
+        [
+            "INSERT INTO users (id, display_name, role, created_at) VALUES (1, '王阿姨', 'resident', :t)",
+            "INSERT INTO outbox (id, channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
+            " VALUES (5, 'console', 'c1', 'zh_CN', 'broadcast', '{\"broadcast_id\": 1}', :t, :t)",
+            "INSERT INTO broadcasts (id, author_id, kind, priority, text, audience, state, created_at)"
+            " VALUES (1, 1, 'fraud', 'urgent', '谨防诈骗', '{\"type\": \"community\"}', 'sending', :t)",
+            "INSERT INTO broadcast_recipients (broadcast_id, user_id, channel, chat_id, outbox_id)"
+            " VALUES (1, 1, 'console', 'c1', 5)",
+        ],
+    )
+    with pytest.raises(IntegrityError):  # the CHECK of 0005 still holds there
+        await _execute_at(
+            database,
+            [
+                "INSERT INTO outbox (channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
+                " VALUES ('console', 'c1', 'zh_CN', 'digest', '{}', :t, :t)"
+            ],
+        )
+    await database.migrate()
+    async with database.transaction() as connection:
+        repos = Repos(connection)
+        # A kind no CHECK ever listed: the feature registry, not the schema, decides which exist.
+        digest = await repos.outbox.enqueue("console", "c1", "zh_CN", "digest", {"week": 21}, NOW)
+        kinds = (await connection.execute(sa.text("SELECT id, kind FROM outbox"))).all()
+        assert sorted(tuple(row) for row in kinds) == sorted([(5, "broadcast"), (digest, "digest")])
+        referenced = await connection.execute(sa.text("SELECT outbox_id FROM broadcast_recipients"))
+        assert referenced.scalar_one() == 5
+    # And back: the CHECK returns once no row breaks it. (Downgrades run with foreign keys
+    # enforced, so here nothing may reference the outbox while SQLite rebuilds it.)
+    async with database.transaction() as connection:
+        await connection.execute(sa.text("DELETE FROM outbox WHERE kind = 'digest'"))
+        await connection.execute(sa.text("UPDATE broadcast_recipients SET outbox_id = NULL"))
+    async with database.engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), "0005"))
+    with pytest.raises(IntegrityError):
+        await _execute_at(
+            database,
+            [
+                "INSERT INTO outbox (channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
+                " VALUES ('console', 'c1', 'zh_CN', 'digest', '{}', :t, :t)"
+            ],
+        )
+    await database.migrate()
+    await database.close()
+
+
+def _upgrade_to(revision: str) -> Any:
+    return lambda connection: command.upgrade(alembic_config(connection), revision)
+
+
+async def _execute_at(database: Database, statements: list[str]) -> None:
+    """Plain SQL, for rows as an older schema has them (today's repositories know columns it lacks)."""
+    async with database.transaction() as connection:
+        for statement in statements:
+            text = sa.text(statement)
+            if ":t" in statement:
+                text = text.bindparams(sa.bindparam("t", NOW, UTCDateTime()))
+            await connection.execute(text)

@@ -32,4 +32,5 @@ async def test_schedules_fire_once_and_can_be_rearmed(repos_db: Database) -> Non
         assert await schedules.claim(due[0].id, NOW)
         assert not await schedules.claim(due[0].id, NOW)
         await schedules.cancel("draft_expiry", "1:console")
-        assert (await schedules.get("draft_expiry", "1:console")).state == "done"
+        cancelled = await schedules.get("draft_expiry", "1:console")
+        assert cancelled is not None and cancelled.state == "done"
