@@ -40,18 +40,6 @@ class Flow:
 
 # Flows not declared in a feature's `flows` yet; the engine looks in the registry first
 # (handlers/scheduled.flow_named). Goes once every feature declares its flows.
-_FLOWS: dict[str, Flow] = {}
-
-
-def register(flow: Flow) -> Flow:
-    _FLOWS[flow.name] = flow
-    return flow
-
-
-def flow_named(name: str) -> Flow | None:
-    return _FLOWS.get(name)
-
-
 async def save(ctx: Ctx, flow: Flow, step: str) -> None:
     # updated_at doubles as the idle clock: the scheduler's tick discards drafts idle too long.
     await ctx.repos.conversations.save(ctx.user.id, ctx.channel, flow.name, step, ctx.data, ctx.clock.now())

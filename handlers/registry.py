@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from storage.kinds import Kinds, UnknownKind
+
 if TYPE_CHECKING:
     from handlers.clock import Clock
     from handlers.community import Community
@@ -107,10 +109,6 @@ class Feature:
     personal_data: tuple[PersonalData, ...] = ()
 
 
-class UnknownKind(LookupError):
-    """An outbox row or schedule of a kind no feature declares: it could never be sent or fired."""
-
-
 class Registry:
     """Everything the features plug in, merged; a name claimed twice is refused at start-up."""
 
@@ -126,6 +124,8 @@ class Registry:
         self.actions: dict[str, Action] = _merged(features, "actions")
         self.schedules: dict[str, Fire] = _merged(features, "schedules")
         self.outbox: dict[str, OutboxKind] = _merged(features, "outbox", (MESSAGE,))
+        # What the engine's repositories accept: the database does not constrain kinds.
+        self.kinds = Kinds(outbox=frozenset({MESSAGE, *self.outbox}), schedules=frozenset(self.schedules))
         flows: dict[str, Flow] = {}
         for feature in features:
             for flow in feature.flows:
@@ -145,16 +145,21 @@ class Registry:
         )
 
     def check_outbox_kind(self, kind: str) -> None:
-        if kind != MESSAGE and kind not in self.outbox:
-            raise UnknownKind(
-                f"no feature declares the outbox kind {kind!r} (declared: {sorted({MESSAGE, *self.outbox})})"
-            )
+        self.kinds.check_outbox(kind)
 
     def check_schedule_kind(self, kind: str) -> None:
-        if kind not in self.schedules:
-            raise UnknownKind(
-                f"no feature declares the schedule kind {kind!r} (declared: {sorted(self.schedules)})"
-            )
+        self.kinds.check_schedule(kind)
+
+    async def check_stored(self, repos: Repos) -> None:
+        """Refuse to start over pending rows that nothing could send or fire."""
+        unknown = sorted(
+            {
+                *(await repos.outbox.pending_kinds() - self.kinds.outbox),
+                *(await repos.schedules.pending_kinds() - self.kinds.schedules),
+            }
+        )
+        if unknown:
+            raise UnknownKind(f"pending rows of kinds no feature declares: {unknown}")
 
 
 def _merged(features: tuple[Feature, ...], kind: str, taken: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TypeVar
 
-from handlers import choices, conversation, features, help, kinds, notify, scheduled
+from handlers import choices, conversation, features, help, notify, scheduled
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.context import Ctx
@@ -23,8 +23,9 @@ from handlers.conversation import Flow
 from handlers.errors import DomainError, PassToDraft, StaleAction
 from handlers.media import MediaStore
 from handlers.messages import Choice, DeepLink, Incoming, Reply, Response, Text
-from handlers.registry import OnStart, Registry, UnknownKind
+from handlers.registry import OnStart, Registry
 from storage.db import Database
+from storage.kinds import UnknownKind
 from storage.models import Conversation, Schedule, User
 from storage.repositories import Repos
 
@@ -56,7 +57,7 @@ class Engine:
         """One unit of work: one transaction, its repositories, and the delivery worker woken if
         `fn` queued outbox rows. If `fn` raises, nothing it wrote is stored (and nobody is woken)."""
         async with self.database.transaction() as connection:
-            repos = kinds.checked_repos(connection, self.registry, Repos(connection, self.community.tz))
+            repos = Repos(connection, self.community.tz, self.registry.kinds)
             result = await fn(repos)
             enqueued = repos.outbox.enqueued
         if enqueued:
@@ -103,7 +104,7 @@ class Engine:
     async def prepare(self) -> None:
         """At start-up: refuse stored rows of unknown kinds, then let each feature arm the recurring
         schedules it needs (idempotent)."""
-        await self.run(lambda repos: kinds.check_stored(repos.connection, self.registry))
+        await self.run(self.registry.check_stored)
         for feature in self.registry.features:
             if feature.on_start is not None:
                 await self.run(partial(self._on_start, feature.on_start))

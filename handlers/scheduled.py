@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from handlers import conversation, notify
+from handlers import notify
 from handlers.community import Community
 from handlers.conversation import Flow
 from handlers.messages import Reply, Text
@@ -14,8 +14,8 @@ from storage.repositories import Repos
 
 
 def flow_named(registry: Registry, name: str) -> Flow | None:
-    """A stored draft's flow: declared by a feature, or (until every flow is declared) registered."""
-    return registry.flows.get(name) or conversation.flow_named(name)
+    """A stored draft's flow, as a feature declares it."""
+    return registry.flows.get(name)
 
 
 async def idle_drafts(repos: Repos, community: Community, now: datetime) -> list[Conversation]:

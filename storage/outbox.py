@@ -15,6 +15,7 @@ from sqlalchemy import bindparam
 
 from storage import schema as t
 from storage.db import DbConnection
+from storage.kinds import Kinds
 from storage.models import OutboxMessage
 from storage.rows import Repo, all_models
 
@@ -26,14 +27,18 @@ class OutboxRepo(Repo):
     """Queueing and draining run for many updates and every delivery pass (bench/throughput.py,
     bench/broadcast.py): their statements are prebuilt."""
 
-    def __init__(self, connection: DbConnection) -> None:
+    def __init__(self, connection: DbConnection, kinds: Kinds | None = None) -> None:
         super().__init__(connection)
+        # None: any kind (storage tests, migrations); the engine always passes its features' kinds.
+        self.kinds = kinds
         # Lets the caller wake the delivery worker only when there is something new.
         self.enqueued = 0
 
     async def enqueue(
         self, channel: str, chat_id: str, language: str, kind: str, payload: dict[str, Any], now: datetime
     ) -> int:
+        if self.kinds is not None:
+            self.kinds.check_outbox(kind)
         self.enqueued += 1
         insert = self.prebuilt(lambda: t.outbox.insert().returning(t.outbox.c.id))
         values = {"channel": channel, "chat_id": chat_id, "language": language, "kind": kind}
@@ -129,3 +134,7 @@ class OutboxRepo(Repo):
 
     async def all(self) -> list[OutboxMessage]:
         return all_models(OutboxMessage, await self.c.execute(sa.select(t.outbox).order_by(t.outbox.c.id)))
+
+    async def pending_kinds(self) -> set[str]:
+        rows = await self.c.execute(sa.select(t.outbox.c.kind).where(t.outbox.c.state == PENDING).distinct())
+        return set(rows.scalars())

@@ -15,6 +15,7 @@ from storage.broadcasts import BroadcastRepo
 from storage.conversations import ConversationRepo
 from storage.db import DbConnection
 from storage.inbox import InboxRepo, MenuRepo
+from storage.kinds import Kinds
 from storage.ledger import LedgerRepo
 from storage.media import MediaRepo
 from storage.notices import NoticeRepo
@@ -29,18 +30,19 @@ from storage.schedules import ScheduleRepo
 class Repos:
     """All repositories bound to one transaction.
 
-    `tz` is the community's time zone, which decides the months of the points leaderboard.
+    `tz` is the community's time zone, which decides the months of the points leaderboard;
+    `kinds` the outbox and schedule kinds the features declare (None accepts any).
     """
 
-    def __init__(self, connection: DbConnection, tz: tzinfo = UTC) -> None:
+    def __init__(self, connection: DbConnection, tz: tzinfo = UTC, kinds: Kinds | None = None) -> None:
         self.connection = connection
         self.users = UserRepo(connection)
         self.invites = InviteRepo(connection)
         self.conversations = ConversationRepo(connection)
         self.reports = ReportRepo(connection)
         self.media = MediaRepo(connection)
-        self.outbox = OutboxRepo(connection)
-        self.schedules = ScheduleRepo(connection)
+        self.outbox = OutboxRepo(connection, kinds)
+        self.schedules = ScheduleRepo(connection, kinds)
         self.inbox = InboxRepo(connection)
         self.menus = MenuRepo(connection)
         self.ledger = LedgerRepo(connection, tz)

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from storage import schema as t
+from storage.db import DbConnection
+from storage.kinds import Kinds
 from storage.models import Schedule
 from storage.rows import Insert, Repo, all_models, to_model
 
@@ -17,8 +19,15 @@ CANCELLED = "cancelled"
 
 
 class ScheduleRepo(Repo):
+    def __init__(self, connection: DbConnection, kinds: Kinds | None = None) -> None:
+        super().__init__(connection)
+        # None: any kind (storage tests); the engine always passes its features' kinds.
+        self.kinds = kinds
+
     async def arm(self, kind: str, ref: str, due_at: datetime) -> None:
         """Create the schedule, or re-arm it for a new time."""
+        if self.kinds is not None:
+            self.kinds.check_schedule(kind)
 
         # Prebuilt: a draft's expiry is re-armed at every step of a conversation (bench/throughput.py).
         def upsert(insert: Insert) -> Any:
@@ -69,3 +78,9 @@ class ScheduleRepo(Repo):
         s = t.schedules.c
         row = (await self.c.execute(sa.select(t.schedules).where(s.kind == kind, s.ref == ref))).first()
         return to_model(Schedule, row)
+
+    async def pending_kinds(self) -> set[str]:
+        rows = await self.c.execute(
+            sa.select(t.schedules.c.kind).where(t.schedules.c.state == PENDING).distinct()
+        )
+        return set(rows.scalars())

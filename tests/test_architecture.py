@@ -48,7 +48,6 @@ ENGINE_MODULES = (
     "handlers/scheduled.py",
     "handlers/help.py",
     "handlers/registry.py",
-    "handlers/kinds.py",
     "handlers/conversation.py",
     "handlers/notify.py",
     "bot/delivery.py",

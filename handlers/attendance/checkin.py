@@ -88,13 +88,11 @@ async def handle_departure(ctx: Ctx) -> str | None:
     return END
 
 
-FLOW = conversation.register(
-    Flow(
-        rules.FLOW_NAME,
-        {"arrive": Step(ask_arrival, handle_arrival), "leave": Step(ask_departure, handle_departure)},
-        expired_key="attendance.expired",
-        accepts_live_location=True,
-    )
+FLOW = Flow(
+    rules.FLOW_NAME,
+    {"arrive": Step(ask_arrival, handle_arrival), "leave": Step(ask_departure, handle_departure)},
+    expired_key="attendance.expired",
+    accepts_live_location=True,
 )
 
 

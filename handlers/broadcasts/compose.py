@@ -200,18 +200,16 @@ async def handle_edit(ctx: Ctx) -> str | None:
     return name
 
 
-ALERT_FLOW = conversation.register(
-    Flow(
-        name="alert",
-        steps={
-            "kind": Step(ask_kind, handle_kind),
-            "text": Step(ask_text, handle_text),
-            **audience.steps(BUTTONS, lambda ctx: _next(ctx, "priority")),
-            "priority": Step(ask_priority, handle_priority),
-            "when": Step(ask_when, handle_when),
-            "confirm": Step(ask_confirm, handle_confirm),
-            "edit": Step(ask_edit, handle_edit),
-        },
-        expired_key="broadcast.draft_expired",
-    )
+ALERT_FLOW = Flow(
+    name="alert",
+    steps={
+        "kind": Step(ask_kind, handle_kind),
+        "text": Step(ask_text, handle_text),
+        **audience.steps(BUTTONS, lambda ctx: _next(ctx, "priority")),
+        "priority": Step(ask_priority, handle_priority),
+        "when": Step(ask_when, handle_when),
+        "confirm": Step(ask_confirm, handle_confirm),
+        "edit": Step(ask_edit, handle_edit),
+    },
+    expired_key="broadcast.draft_expired",
 )

@@ -45,10 +45,8 @@ async def handle_quiet(ctx: Ctx) -> str | None:
     return END
 
 
-QUIET_FLOW = conversation.register(
-    Flow(
-        name="alert_quiet",
-        steps={"quiet": Step(ask_quiet, handle_quiet)},
-        expired_key="broadcast.quiet_expired",
-    )
+QUIET_FLOW = Flow(
+    name="alert_quiet",
+    steps={"quiet": Step(ask_quiet, handle_quiet)},
+    expired_key="broadcast.quiet_expired",
 )

@@ -170,20 +170,18 @@ async def handle_confirm(ctx: Ctx) -> str | None:
     return None
 
 
-FLOW = conversation.register(
-    Flow(
-        "notice",
-        {
-            "text": Step(ask_text, handle_text),
-            "kind": Step(ask_kind, handle_kind),
-            **audience.steps(BUTTONS, lambda ctx: "priority"),
-            "priority": Step(ask_priority, handle_priority),
-            "frequency": Step(ask_frequency, handle_frequency),
-            "weekday": Step(ask_weekday, handle_weekday),
-            "monthday": Step(ask_monthday, handle_monthday),
-            "time": Step(ask_time, handle_time),
-            "confirm": Step(ask_confirm, handle_confirm),
-        },
-        expired_key="notice.expired",
-    )
+FLOW = Flow(
+    "notice",
+    {
+        "text": Step(ask_text, handle_text),
+        "kind": Step(ask_kind, handle_kind),
+        **audience.steps(BUTTONS, lambda ctx: "priority"),
+        "priority": Step(ask_priority, handle_priority),
+        "frequency": Step(ask_frequency, handle_frequency),
+        "weekday": Step(ask_weekday, handle_weekday),
+        "monthday": Step(ask_monthday, handle_monthday),
+        "time": Step(ask_time, handle_time),
+        "confirm": Step(ask_confirm, handle_confirm),
+    },
+    expired_key="notice.expired",
 )

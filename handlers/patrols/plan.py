@@ -278,21 +278,19 @@ async def handle_confirm(ctx: Ctx) -> str | None:
     return END
 
 
-NEW_FLOW = conversation.register(
-    Flow(
-        "newpatrol",
-        {
-            "area": Step(ask_area, handle_area),
-            "date": Step(ask_date, handle_date),
-            "time": Step(ask_time, handle_time),
-            "meeting": Step(ask_meeting, handle_meeting),
-            "size": Step(ask_size, handle_size),
-            "leader": Step(ask_leader, handle_leader),
-            "repeat": Step(ask_repeat, handle_repeat),
-            "confirm": Step(ask_confirm, handle_confirm),
-        },
-        expired_key="patrol.new.expired",
-    )
+NEW_FLOW = Flow(
+    "newpatrol",
+    {
+        "area": Step(ask_area, handle_area),
+        "date": Step(ask_date, handle_date),
+        "time": Step(ask_time, handle_time),
+        "meeting": Step(ask_meeting, handle_meeting),
+        "size": Step(ask_size, handle_size),
+        "leader": Step(ask_leader, handle_leader),
+        "repeat": Step(ask_repeat, handle_repeat),
+        "confirm": Step(ask_confirm, handle_confirm),
+    },
+    expired_key="patrol.new.expired",
 )
 
 
@@ -389,9 +387,7 @@ async def handle_edit_size(ctx: Ctx) -> str | None:
     return END
 
 
-EDIT_FLOW = conversation.register(
-    Flow(
-        "patrol_edit",
-        {"time": Step(ask_edit_time, handle_edit_time), "size": Step(ask_edit_size, handle_edit_size)},
-    )
+EDIT_FLOW = Flow(
+    "patrol_edit",
+    {"time": Step(ask_edit_time, handle_edit_time), "size": Step(ask_edit_size, handle_edit_size)},
 )

@@ -186,19 +186,17 @@ async def handle_confirm(ctx: Ctx) -> str | None:
     return None
 
 
-FLOW = conversation.register(
-    Flow(
-        "survey",
-        {
-            "title": Step(ask_title, handle_title),
-            "question": Step(ask_question, handle_question),
-            "type": Step(ask_type, handle_type),
-            "choices": Step(ask_choices, handle_choices),
-            "more": Step(ask_more, handle_more),
-            "audience": Step(ask_audience, handle_audience),
-            "sample": Step(ask_sample, handle_sample),
-            "confirm": Step(ask_confirm, handle_confirm),
-        },
-        expired_key="survey.expired",
-    )
+FLOW = Flow(
+    "survey",
+    {
+        "title": Step(ask_title, handle_title),
+        "question": Step(ask_question, handle_question),
+        "type": Step(ask_type, handle_type),
+        "choices": Step(ask_choices, handle_choices),
+        "more": Step(ask_more, handle_more),
+        "audience": Step(ask_audience, handle_audience),
+        "sample": Step(ask_sample, handle_sample),
+        "confirm": Step(ask_confirm, handle_confirm),
+    },
+    expired_key="survey.expired",
 )

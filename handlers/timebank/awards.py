@@ -136,16 +136,14 @@ async def handle_confirm(ctx: Ctx) -> str | None:
     return END
 
 
-AWARD = conversation.register(
-    Flow(
-        "award",
-        {
-            "person": Step(ask_person, handle_person),
-            "points": Step(ask_points, handle_points),
-            "reason": Step(ask_reason, handle_reason),
-            "confirm": Step(ask_confirm, handle_confirm),
-        },
-    )
+AWARD = Flow(
+    "award",
+    {
+        "person": Step(ask_person, handle_person),
+        "points": Step(ask_points, handle_points),
+        "reason": Step(ask_reason, handle_reason),
+        "confirm": Step(ask_confirm, handle_confirm),
+    },
 )
 
 
@@ -191,6 +189,4 @@ async def handle_revoke_reason(ctx: Ctx) -> str | None:
     return END
 
 
-REVOKE = conversation.register(
-    Flow("award_revoke", {"reason": Step(ask_revoke_reason, handle_revoke_reason)})
-)
+REVOKE = Flow("award_revoke", {"reason": Step(ask_revoke_reason, handle_revoke_reason)})

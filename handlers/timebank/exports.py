@@ -72,6 +72,4 @@ async def handle_range(ctx: Ctx) -> str | None:
     return END
 
 
-EXPORT = conversation.register(
-    Flow("export", {"kind": Step(ask_kind, handle_kind), "range": Step(ask_range, handle_range)})
-)
+EXPORT = Flow("export", {"kind": Step(ask_kind, handle_kind), "range": Step(ask_range, handle_range)})

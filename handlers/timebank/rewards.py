@@ -138,6 +138,4 @@ async def handle_reject_reason(ctx: Ctx) -> str | None:
     return END
 
 
-REJECT = conversation.register(
-    Flow("redemption_reject", {"reason": Step(ask_reject_reason, handle_reject_reason)})
-)
+REJECT = Flow("redemption_reject", {"reason": Step(ask_reject_reason, handle_reject_reason)})

@@ -13,9 +13,10 @@ from handlers.clock import FakeClock
 from handlers.features import FEATURES, REGISTRY
 from handlers.media import MediaStore
 from handlers.messages import Reply, Text, reply_to_json
-from handlers.registry import MESSAGE, Feature, Registry, UnknownKind
+from handlers.registry import MESSAGE, Feature, Registry
 from handlers.router import Engine
 from storage.db import Database
+from storage.kinds import UnknownKind
 from storage.repositories import Repos
 from tests import harness
 
