@@ -236,9 +236,9 @@ class Delivery:
         edit_ref: str | None = None
         if row.kind == MESSAGE:
             reply = reply_from_json(row.payload)
-        elif row.kind in features.OUTBOX_KINDS:
+        elif row.kind in features.REGISTRY.outbox:
             try:
-                rendered = await features.OUTBOX_KINDS[row.kind].render(repos, self.community, row)
+                rendered = await features.REGISTRY.outbox[row.kind].render(repos, self.community, row)
             except LookupError as gone:
                 raise Undeliverable(f"nothing left to send: {gone}") from gone
             reply, edit_ref = rendered.reply, rendered.edit_ref
@@ -358,7 +358,7 @@ class Delivery:
                     if outcome.state == "blocked":
                         await repos.users.mark_blocked(row.channel, row.chat_id, now)
                 if hooks:
-                    kind = features.OUTBOX_KINDS.get(row.kind)
+                    kind = features.REGISTRY.outbox.get(row.kind)
                     if kind is not None and kind.settled is not None:
                         await kind.settled(repos, self.community, row, outcome.state, outcome.ref, now)
         log.debug("outbox rows recorded", extra={"rows": len(outcomes)})

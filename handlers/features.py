@@ -8,7 +8,7 @@ from handlers.broadcasts import feature as broadcasts
 from handlers.digest import feature as digest
 from handlers.notices import feature as notices
 from handlers.patrols import feature as patrols
-from handlers.registry import Action, Command, Feature, Fire, OutboxKind, Registry
+from handlers.registry import Feature, Registry
 from handlers.reports import feature as reports
 from handlers.surveys import feature as surveys
 from handlers.timebank import feature as timebank
@@ -28,12 +28,3 @@ FEATURES: tuple[Feature, ...] = (
 # The engine's own commands, which no feature may claim.
 ENGINE_COMMANDS = ("help", "cancel")
 REGISTRY = Registry(FEATURES, ENGINE_COMMANDS)
-
-COMMANDS: dict[str, Command] = REGISTRY.commands
-ACTIONS: dict[str, Action] = REGISTRY.actions
-SCHEDULES: dict[str, Fire] = REGISTRY.schedules
-OUTBOX_KINDS: dict[str, OutboxKind] = REGISTRY.outbox
-
-
-def help_commands(role: str) -> tuple[str, ...]:
-    return REGISTRY.help_commands(role)

@@ -29,6 +29,18 @@ Command = Callable[["Ctx"], Awaitable[None]]
 Action = Callable[["Ctx", tuple[str, ...]], Awaitable[None]]
 # A due row of the schedules table of this kind → what happens (in its own transaction, once).
 Fire = Callable[["Repos", "Community", "Clock", "Schedule"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """A schedule kind whose long reading (the weekly digest's figures over all of history) runs in
+    a read-only transaction of its own, which holds up no chat; `fire` then gets what was gathered,
+    in the short transaction that claims the row, so it still happens once."""
+
+    gather: Callable[[Repos, Community, Clock, Schedule], Awaitable[Any]]
+    fire: Callable[[Repos, Community, Clock, Schedule, Any], Awaitable[None]]
+
+
 # At start-up, in one transaction: arm the recurring schedules the feature needs.
 OnStart = Callable[["Repos", "Community", datetime], Awaitable[None]]
 # Someone who has not finished onboarding wrote: greet them, with the deep-link payload that
@@ -92,7 +104,7 @@ class Feature:
     actions: Mapping[str, Action] = field(default_factory=dict)
     # The step-function conversations of this feature; the engine finds a stored draft's flow here.
     flows: tuple[Flow, ...] = ()
-    schedules: Mapping[str, Fire] = field(default_factory=dict)
+    schedules: Mapping[str, Fire | Gathered] = field(default_factory=dict)
     # role → the commands /help lists for it, in order. /help shows every feature's `help_first`
     # (a staff role's daily tools), then every feature's `help`, then every feature's `help_last`.
     help: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -122,7 +134,7 @@ class Registry:
         self.deep_links: dict[str, Command] = _merged(features, "deep_links")
         self.words: dict[str, Command] = _merged(features, "words")
         self.actions: dict[str, Action] = _merged(features, "actions")
-        self.schedules: dict[str, Fire] = _merged(features, "schedules")
+        self.schedules: dict[str, Fire | Gathered] = _merged(features, "schedules")
         self.outbox: dict[str, OutboxKind] = _merged(features, "outbox", (MESSAGE,))
         # What the engine's repositories accept: the database does not constrain kinds.
         self.kinds = Kinds(outbox=frozenset({MESSAGE, *self.outbox}), schedules=frozenset(self.schedules))

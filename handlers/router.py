@@ -23,7 +23,7 @@ from handlers.conversation import Flow
 from handlers.errors import DomainError, PassToDraft, StaleAction
 from handlers.media import MediaStore
 from handlers.messages import Choice, DeepLink, Incoming, Reply, Response, Text
-from handlers.registry import OnStart, Registry
+from handlers.registry import Fire, Gathered, OnStart, Registry
 from storage.db import Database
 from storage.kinds import UnknownKind
 from storage.models import Conversation, Schedule, User
@@ -53,10 +53,13 @@ class Engine:
         self.on_outbox = on_outbox or (lambda: None)
         self.registry = registry or features.REGISTRY
 
-    async def run(self, fn: Callable[[Repos], Awaitable[T]]) -> T:
+    async def run(self, fn: Callable[[Repos], Awaitable[T]], *, read_only: bool = False) -> T:
         """One unit of work: one transaction, its repositories, and the delivery worker woken if
-        `fn` queued outbox rows. If `fn` raises, nothing it wrote is stored (and nobody is woken)."""
-        async with self.database.transaction() as connection:
+        `fn` queued outbox rows. If `fn` raises, nothing it wrote is stored (and nobody is woken).
+
+        read_only=True is for long reading (reports over all of history): it holds up no chat.
+        """
+        async with self.database.transaction(read_only=read_only) as connection:
             repos = Repos(connection, self.community.tz, self.registry.kinds)
             result = await fn(repos)
             enqueued = repos.outbox.enqueued
@@ -122,16 +125,32 @@ class Engine:
                 # Left pending, not lost: a later version may know it; start-up names it meanwhile.
                 log.error("schedule of an unknown kind", extra={"kind": schedule.kind, "ref": schedule.ref})
                 continue
-            fired += await self.run(partial(self._fire, schedule))
+            fire = self.registry.schedules[schedule.kind]
+            if isinstance(fire, Gathered):
+                gathered = await self.run(partial(self._gather, schedule, fire), read_only=True)
+                fired += await self.run(partial(self._fire_gathered, schedule, fire, gathered))
+            else:
+                fired += await self.run(partial(self._fire, schedule, fire))
         idle = await self.run(lambda repos: scheduled.idle_drafts(repos, self.community, self.clock.now()))
         for draft in idle:
             fired += await self.run(partial(self._expire, draft))
         return fired
 
-    async def _fire(self, schedule: Schedule, repos: Repos) -> bool:
+    async def _fire(self, schedule: Schedule, fire: Fire, repos: Repos) -> bool:
         if not await repos.schedules.claim(schedule.id, self.clock.now()):
             return False
-        await self.registry.schedules[schedule.kind](repos, self.community, self.clock, schedule)
+        await fire(repos, self.community, self.clock, schedule)
+        return True
+
+    async def _gather(self, schedule: Schedule, fire: Gathered, repos: Repos) -> object:
+        return await fire.gather(repos, self.community, self.clock, schedule)
+
+    async def _fire_gathered(
+        self, schedule: Schedule, fire: Gathered, gathered: object, repos: Repos
+    ) -> bool:
+        if not await repos.schedules.claim(schedule.id, self.clock.now()):
+            return False  # another process fired it meanwhile: what was gathered is dropped
+        await fire.fire(repos, self.community, self.clock, schedule, gathered)
         return True
 
     async def _expire(self, draft: Conversation, repos: Repos) -> bool:

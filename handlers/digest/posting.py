@@ -8,21 +8,32 @@ from handlers import notify
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.digest import rules, views
+from handlers.registry import Gathered
 from storage.models import Schedule
 from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 
 
-async def fire(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> None:
-    """Post the digest of the last full week to the police groups, and arm next week's.
+async def gather(repos: Repos, community: Community, clock: Clock, schedule: Schedule) -> rules.Figures:
+    """The figures of the last full week, read in a read-only transaction (they scan history).
 
     On time that is the week before `schedule.due_at`; after the bot was down for more
     than a week it is the latest week, not a stale one (the weeks missed are not sent).
     """
     now = clock.now()
-    await rules.arm_next(repos, community, now)
     end = rules.latest_due(community, now)
-    figures = await rules.collect(repos, community, end - rules.PERIOD, end, now)
+    return await rules.collect(repos, community, end - rules.PERIOD, end, now)
+
+
+async def post(
+    repos: Repos, community: Community, clock: Clock, schedule: Schedule, figures: rules.Figures
+) -> None:
+    """Post the digest to the police groups, and arm next week's."""
+    now = clock.now()
+    await rules.arm_next(repos, community, now)
     await notify.to_police(repos, community, views.digest(community, figures), now)
-    log.info("digest posted", extra={"ref": schedule.ref, "period_end": end.isoformat()})
+    log.info("digest posted", extra={"ref": schedule.ref, "period_end": figures.end.isoformat()})
+
+
+WEEKLY = Gathered(gather, post)

@@ -458,7 +458,7 @@ async def test_a_features_failing_settled_hook_costs_only_its_own_row(
             raise RuntimeError("a bug in the feature")
         await repos.schedules.arm("test_settled", str(row.payload["n"]), now)
 
-    monkeypatch.setitem(features.OUTBOX_KINDS, "summary", OutboxKind(render, settled))
+    monkeypatch.setitem(features.REGISTRY.outbox, "summary", OutboxKind(render, settled))
     for n, chat in enumerate("abc", 1):
         await _queue(bot, chat, "", "summary", n=n)
     assert await bot.deliver() == 3

@@ -68,7 +68,7 @@ async def test_a_feature_renders_its_own_kind_and_hears_how_it_ended(
     ) -> None:
         settled.append((int(row.payload["n"]), state, ref))
 
-    monkeypatch.setitem(features.OUTBOX_KINDS, "summary", OutboxKind(render, on_settled))
+    monkeypatch.setitem(features.REGISTRY.outbox, "summary", OutboxKind(render, on_settled))
     for n in (1, 2):
         await bot.repos_do(
             lambda r, n=n: r.outbox.enqueue(CHANNEL, "wang", "zh_CN", "summary", {"n": n}, bot.clock.now())
@@ -87,7 +87,7 @@ async def test_a_row_of_a_kind_no_feature_declares_fails_with_a_clear_error(
     await bot.repos_do(
         lambda r: r.outbox.enqueue(CHANNEL, "wang", "zh_CN", "summary", {"n": 1}, bot.clock.now())
     )
-    monkeypatch.delitem(features.OUTBOX_KINDS, "summary")
+    monkeypatch.delitem(features.REGISTRY.outbox, "summary")
     await bot.deliver()
     assert bot.channel.to("wang") == []
     [row] = await bot.repos_do(lambda r: r.outbox.all())
