@@ -7,6 +7,7 @@ Mondays at 08:00 local (the defaults), so the first one covers
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,6 +232,34 @@ async def test_the_digest_goes_to_the_police_group_once_with_its_chart(bot: Harn
     assert following is not None and following.due_at == DUE + timedelta(days=7)
     await bot.restart()
     await bot.wait(timedelta(hours=1))
+    assert len(digests(bot)) == 1
+
+
+async def test_chats_are_answered_while_the_digest_reads_its_figures(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest scans history in a read-only unit of work of its own: chats do not wait for it."""
+    await known_week(bot)
+    reading, release = asyncio.Event(), asyncio.Event()
+    collect = digest.collect
+
+    async def held_open(*args: Any) -> digest.Figures:
+        reading.set()
+        await release.wait()  # the digest's read-only transaction stays open meanwhile
+        return await collect(*args)
+
+    monkeypatch.setattr(digest, "collect", held_open)
+    bot.clock.advance(DUE - bot.clock.now() + timedelta(minutes=1))
+    firing = asyncio.create_task(bot.rt.engine.fire_due())
+    await asyncio.wait_for(reading.wait(), 10)
+
+    # A resident asks for help, and is answered, while the digest is still reading.
+    assert await asyncio.wait_for(bot.say("chen", "/help"), 10) == ["help.text"]
+    assert not firing.done()
+
+    release.set()
+    await firing
+    await bot.deliver()
     assert len(digests(bot)) == 1
 
 
