@@ -53,14 +53,7 @@ class Runtime:
         await self.database.close()
 
     def channel_services(self) -> ChannelServices:
-        return ChannelServices(
-            self.database,
-            self.engine,
-            self.media,
-            self.clock,
-            self.community.default_language,
-            self.delivery.wake,
-        )
+        return ChannelServices(self.engine, self.media, self.clock, self.community.default_language)
 
 
 # --- the adapters, each handed what it needs rather than the runtime -------------------------
