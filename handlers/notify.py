@@ -14,11 +14,10 @@ from handlers.messages import Reply, reply_to_json
 from handlers.registry import MESSAGE
 from storage.models import User
 from storage.repositories import Repos
-from storage.schema import ROLES
+from storage.roles import COMMANDERS
 
-# Who is told privately when no police group is configured: police officers and admins, the
-# two highest of the roles (storage lists them in order of rank).
-OFFICERS = frozenset(ROLES[-2:])
+# Who is told privately when no police group is configured: police officers and admins.
+OFFICERS = COMMANDERS
 
 
 async def to_user(repos: Repos, community: Community, user: User, reply: Reply, now: datetime) -> bool:

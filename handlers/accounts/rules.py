@@ -14,14 +14,15 @@ from handlers.errors import DomainError, PermissionDenied
 from storage.models import Invite, User
 from storage.repositories import Repos
 
-RESIDENT = "resident"
-VOLUNTEER = "volunteer"
-GRID_WORKER = "grid_worker"
-POLICE = "police"
-ADMIN = "admin"
-ROLES = (RESIDENT, VOLUNTEER, GRID_WORKER, POLICE, ADMIN)
-STAFF = frozenset({GRID_WORKER, POLICE, ADMIN})
-COMMANDERS = frozenset({POLICE, ADMIN})
+# Re-exported: every feature's permission rules read the role names as accounts.X.
+from storage.roles import ADMIN as ADMIN
+from storage.roles import COMMANDERS as COMMANDERS
+from storage.roles import GRID_WORKER as GRID_WORKER
+from storage.roles import POLICE as POLICE
+from storage.roles import RESIDENT as RESIDENT
+from storage.roles import ROLES as ROLES
+from storage.roles import STAFF as STAFF
+from storage.roles import VOLUNTEER as VOLUNTEER
 
 # Who may invite whom: police cannot mint admins.
 INVITABLE_BY: dict[str, frozenset[str]] = {
