@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,14 +37,6 @@ async def test_migrations_build_exactly_the_declared_schema(empty_database_url: 
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
     assert version == "0006"
-    await database.close()
-
-
-@pytest.fixture
-async def repos_db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    yield database
     await database.close()
 
 

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-
-import pytest
 
 from storage.db import Database
 from storage.repositories import Repos
 
 NOW = datetime(2026, 5, 18, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def repos_db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_ticket_counter_and_state_moves_are_race_safe(repos_db: Database) -> None:
