@@ -24,6 +24,7 @@ import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from storage import schema
 from storage.db import Database, normalise_url
 
 T = TypeVar("T")
@@ -148,6 +149,9 @@ _END_OTHER_SESSIONS = """
     WHERE datname = current_database() AND pid <> pg_backend_pid();
 """
 
+# The tables the migrations make; any other table is a test's own (a probe) and is dropped.
+_DECLARED = ", ".join(f"'{name}'" for name in sorted([*schema.metadata.tables, "alembic_version"]))
+
 # Every row of every table but Alembic's, and every sequence back to its start: ids and
 # tickets begin at 1 again, as in a new database. Foreign keys are not checked meanwhile
 # (replica role), since every table is emptied anyway.
@@ -156,6 +160,11 @@ DO $$
 DECLARE t record;
 BEGIN
     {_END_OTHER_SESSIONS}
+    FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public'
+        AND tablename NOT IN ({_DECLARED})
+    LOOP
+        EXECUTE format('DROP TABLE public.%I CASCADE', t.tablename);
+    END LOOP;
     PERFORM set_config('session_replication_role', 'replica', true);
     FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'
     LOOP
