@@ -56,6 +56,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.fakes when run as a script
 
@@ -75,6 +78,7 @@ from handlers.accounts import rules as accounts  # noqa: E402
 from handlers.clock import FakeClock  # noqa: E402
 from handlers.community import PoliceGroups  # noqa: E402
 from handlers.messages import Incoming, Location  # noqa: E402
+from storage.db import normalise_url  # noqa: E402
 from storage.repositories import Repos  # noqa: E402
 from tests.fakes.telegram_api import FakeBotApi  # noqa: E402
 
@@ -120,6 +124,9 @@ def shouwang_script(n: int) -> list[Step]:
 
 
 STEPS_PER_USER = len(shouwang_script(0))
+# --postgres-url: Shouwang on this PostgreSQL database (its public schema emptied for every run)
+# instead of a new SQLite file.
+POSTGRES_URL: str | None = None
 # Called after each wave is pushed, with whether it was the last; returns once it is answered.
 Settled = Callable[[bool], Awaitable[None]]
 Wave = list[tuple[int, Step]]
@@ -315,8 +322,10 @@ async def shouwang_runtime() -> AsyncIterator[tuple[Runtime, FakeClock]]:
         )
         # The fake server imposes no flood limits here, and neither may the bot: like the echo bot,
         # it sends as fast as it can (its own flood control is measured by bench/broadcast.py).
+        if POSTGRES_URL:
+            await _empty_postgres(POSTGRES_URL)
         settings = Settings(
-            database_url=f"sqlite:///{tmp}/db.sqlite",
+            database_url=POSTGRES_URL or f"sqlite:///{tmp}/db.sqlite",
             media_dir=Path(tmp) / "media",
             telegram_rate_per_second=1_000_000,
             telegram_group_per_minute=1_000_000,
@@ -336,6 +345,14 @@ async def shouwang_runtime() -> AsyncIterator[tuple[Runtime, FakeClock]]:
             yield runtime, clock
         finally:
             await runtime.close()
+
+
+async def _empty_postgres(url: str) -> None:
+    engine = create_async_engine(normalise_url(url))
+    async with engine.begin() as connection:
+        await connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+        await connection.execute(sa.text("CREATE SCHEMA public"))
+    await engine.dispose()
 
 
 async def reports_filed(runtime: Runtime, users: int) -> int:
@@ -431,7 +448,10 @@ async def main() -> None:
         "--in-process", action="store_true", help="run the fake Bot API on the bots' own event loop"
     )
     parser.add_argument("--profile", type=Path, help="write a cProfile of the Shouwang run here")
+    parser.add_argument("--postgres-url", help="run Shouwang on this PostgreSQL database (emptied first)")
     args = parser.parse_args()
+    global POSTGRES_URL
+    POSTGRES_URL = args.postgres_url
     users = args.users or (max(1, round(args.updates / STEPS_PER_USER)) if args.updates else 120)
     logging.basicConfig(level=logging.ERROR)
 
