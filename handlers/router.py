@@ -19,7 +19,6 @@ from handlers import choices, conversation, features, help, notify, scheduled
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.context import Ctx
-from handlers.conversation import Flow
 from handlers.errors import DomainError, PassToDraft, StaleAction
 from handlers.media import MediaStore
 from handlers.messages import Choice, DeepLink, Incoming, Reply, Response, Text
@@ -156,9 +155,6 @@ class Engine:
     async def _expire(self, draft: Conversation, repos: Repos) -> bool:
         return await scheduled.expire_draft(repos, self.community, draft, self.clock.now(), self.registry)
 
-    def _flow(self, name: str) -> Flow | None:
-        return scheduled.flow_named(self.registry, name)
-
     async def _dispatch(self, ctx: Ctx) -> None:
         inp = ctx.inp
         if inp.is_group:
@@ -172,11 +168,11 @@ class Engine:
             await self._action(ctx, draft)
             return
         if inp.live:
-            flow = self._flow(draft.flow) if draft is not None else None
+            flow = self.registry.flows.get(draft.flow) if draft is not None else None
             if flow is None or not flow.accepts_live_location:
                 return  # a moving dot on a map is not something to answer
         if draft is not None:
-            flow = self._flow(draft.flow)
+            flow = self.registry.flows.get(draft.flow)
             if flow is None:
                 await conversation.finish(ctx)
                 ctx.say("error.conversation_lost")
@@ -236,7 +232,7 @@ class Engine:
                 pass
         if draft is None:
             raise StaleAction()
-        flow = self._flow(draft.flow)
+        flow = self.registry.flows.get(draft.flow)
         if flow is None:
             raise StaleAction()
         ctx.data = dict(draft.data)

@@ -6,16 +6,10 @@ from datetime import datetime, timedelta
 
 from handlers import notify
 from handlers.community import Community
-from handlers.conversation import Flow
 from handlers.messages import Reply, Text
 from handlers.registry import Registry
 from storage.models import Conversation
 from storage.repositories import Repos
-
-
-def flow_named(registry: Registry, name: str) -> Flow | None:
-    """A stored draft's flow, as a feature declares it."""
-    return registry.flows.get(name)
 
 
 async def idle_drafts(repos: Repos, community: Community, now: datetime) -> list[Conversation]:
@@ -29,7 +23,7 @@ async def expire_draft(
     if not await repos.conversations.delete_if_unchanged(draft.user_id, draft.channel, draft.updated_at):
         return False
     user = await repos.users.get(draft.user_id)
-    flow = flow_named(registry, draft.flow)
+    flow = registry.flows.get(draft.flow)
     if user is not None:
         key = flow.expired_key if flow else "conversation.expired"
         reply = Reply(Text(key, {"minutes": community.limits.draft_idle_minutes}))
