@@ -25,6 +25,6 @@ FEATURES: tuple[Feature, ...] = (
     surveys.FEATURE,
 )
 
-# The engine's own commands, which no feature may claim.
-ENGINE_COMMANDS = ("help", "cancel")
+# The engine's own commands, which no feature may claim, in /help order.
+ENGINE_COMMANDS = ("cancel", "help")
 REGISTRY = Registry(FEATURES, ENGINE_COMMANDS)

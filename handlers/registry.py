@@ -126,6 +126,8 @@ class Registry:
 
     def __init__(self, features: tuple[Feature, ...], engine_commands: tuple[str, ...] = ()) -> None:
         self.features = features
+        # The engine's own commands (/cancel, /help): no feature may claim them; /help lists them last.
+        self.engine_commands = engine_commands
         self.commands: dict[str, Command] = _merged(features, "commands", engine_commands)
         self.open_commands: dict[str, Command] = _merged(
             features, "open_commands", (*engine_commands, *self.commands)
