@@ -12,6 +12,7 @@ from datetime import UTC, tzinfo
 from typing import TypeVar
 
 from storage.attendance import AttendanceRepo
+from storage.audit import AuditRepo
 from storage.broadcasts import BroadcastRepo
 from storage.conversations import ConversationRepo
 from storage.db import DbConnection
@@ -56,6 +57,7 @@ class Repos:
         self.rewards = RewardRepo(connection)
         self.broadcasts = BroadcastRepo(connection)
         self.notices = NoticeRepo(connection)
+        self.audit = AuditRepo(connection)
         self._others: dict[type[Repo], Repo] = {}
 
     def of(self, repository: type[R]) -> R:

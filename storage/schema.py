@@ -638,3 +638,24 @@ survey_answers = sa.Table(
     sa.Column("answer", sa.String(64), nullable=False),
     sa.Column("answered_at", UTCDateTime, nullable=False),
 )
+
+# Privileged actions (grants, revocations, links, awards, exports, erasures, broadcasts, views of an
+# anonymous reporter's name): who did what, when, to whom. Append-only: the migration adds triggers
+# that refuse UPDATE and DELETE. Ids are plain integers, not foreign keys, so that merging or erasing
+# a person never has to rewrite history (an erased person's id stays, their name does not).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    # The Shouwang user who acted; None for the operator's command line and the bot itself.
+    sa.Column("actor_id", sa.Integer, nullable=True),
+    # "cli", "system" or the actor's channel: where the action came from.
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    # The person acted on, if any.
+    sa.Column("subject_id", sa.Integer, nullable=True, index=True),
+    # What else was acted on ("report:2026-0001", "broadcast:12"), never a name or a message text.
+    sa.Column("target", sa.String(64), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
