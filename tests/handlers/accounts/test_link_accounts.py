@@ -120,9 +120,7 @@ async def test_a_role_granted_after_the_code_was_typed_still_stops_the_link(bot:
     await bot.say("wang", f"/link {code}")
     await bot.press("wang", f"v1:lnk:claim:{code}")
     await bot.person("wang", accounts.POLICE)  # granted meanwhile
-    assert await bot.send("zhang-wecom", channel="wecom", action=f"v1:lnk:ok:{code}") == [
-        "link.roles_differ"
-    ]
+    assert await bot.send("zhang-wecom", channel="wecom", action=f"v1:lnk:ok:{code}") == ["link.roles_differ"]
     wang_id = await bot.user_id("wang")
     assert len(await bot.repos_do(lambda r: r.users.identities(wang_id))) == 1
 
