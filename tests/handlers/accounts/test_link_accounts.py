@@ -211,3 +211,23 @@ async def test_an_admin_undoes_a_link(bot: Harness) -> None:
     # Once is enough.
     assert await bot.press("admin", f"v1:lku:do:{link_id}") == ["link.already_undone"]
     assert await bot.say("admin", "/links") == ["links.none"]
+
+
+async def test_the_operator_undoes_a_link_by_the_account_it_brought(bot: Harness) -> None:
+    wang_id = await bot.user_id("wang")
+    await wecom_user(bot, "wang-wecom")
+    code = await code_of(bot, "wang")
+    await bot.send("wang-wecom", channel="wecom", command="link", args=code)
+    await bot.send("wang-wecom", channel="wecom", action=f"v1:lnk:claim:{code}")
+    await bot.press("wang", f"v1:lnk:ok:{code}")
+    now = bot.clock.now()
+    # The account that made the code was not brought by the link: there is nothing to split off.
+    with pytest.raises(accounts.DomainError, match=r"link\.not_linked"):
+        await bot.repos_do(lambda r: accounts.undo_link_of(r, "console", "wang", now))
+
+    undone = await bot.repos_do(lambda r: accounts.undo_link_of(r, "wecom", "wang-wecom", now))
+    assert undone.moved == [("wecom", "wang-wecom")] and undone.kept.id == wang_id
+    entry = (await bot.repos_do(lambda r: r.audit.entries(action="link.undo")))[0]
+    assert entry.via == "cli" and entry.actor_id is None
+    with pytest.raises(accounts.DomainError, match=r"link\.not_linked"):
+        await bot.repos_do(lambda r: accounts.undo_link_of(r, "wecom", "wang-wecom", now))
