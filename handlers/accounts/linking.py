@@ -38,9 +38,8 @@ async def on_link(ctx: Ctx, parts: tuple[str, ...]) -> None:
     verb, code, now = parts[1], parts[2], ctx.clock.now()
     if verb == "claim":
         request = await accounts.claim_link(ctx.repos, ctx.user, code, now)
-        asked = views.link_confirm_owner(request)
-        if not await notify.to_user(ctx.repos, ctx.community, request.owner, asked, now):
-            raise StaleAction()
+        # The maker made the code in a private chat, so there is one to ask them in.
+        await notify.to_user(ctx.repos, ctx.community, request.owner, views.link_confirm_owner(request), now)
         ctx.say("link.waiting_for_owner", name=views.name(request.owner))
     elif verb == "drop":
         ctx.say("link.cancelled")

@@ -451,8 +451,12 @@ async def undo_link(repos: Repos, actor: User | None, via: str, link_id: int, no
     """
     link = await undoable_link(repos, actor, link_id)
     role = link.former_role if link.former_role not in STAFF else RESIDENT
-    split = await repos.users.create(link.former_name, now, role=role)
-    moved = await repos.links.split_off(link, split.id, now)
+    # One savepoint: a link undone meanwhile by someone else leaves no empty person behind.
+    async with repos.connection.begin_nested() as savepoint:
+        split = await repos.users.create(link.former_name, now, role=role)
+        moved = await repos.links.split_off(link, split.id, now)
+        if not moved:
+            await savepoint.rollback()
     if not moved:
         raise DomainError("link.already_undone")
     await repos.audit.record(

@@ -10,6 +10,7 @@ import pytest
 
 from handlers.accounts import rules as accounts
 from handlers.messages import Text, reply_from_json
+from storage.people import LinkRepo
 from tests.harness import Harness
 
 
@@ -231,3 +232,23 @@ async def test_the_operator_undoes_a_link_by_the_account_it_brought(bot: Harness
     assert entry.via == "cli" and entry.actor_id is None
     with pytest.raises(accounts.DomainError, match=r"link\.not_linked"):
         await bot.repos_do(lambda r: accounts.undo_link_of(r, "wecom", "wang-wecom", now))
+
+
+async def test_a_link_undone_meanwhile_leaves_no_empty_person(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await wecom_user(bot, "wang-wecom")
+    code = await code_of(bot, "wang")
+    await bot.send("wang-wecom", channel="wecom", command="link", args=code)
+    await bot.send("wang-wecom", channel="wecom", action=f"v1:lnk:claim:{code}")
+    await bot.press("wang", f"v1:lnk:ok:{code}")
+    link_id = (await bot.repos_do(lambda r: r.links.recent_links(10)))[0].id
+    people = len(await bot.repos_do(lambda r: r.users.with_roles(accounts.ROLES)))
+
+    async def undone_by_someone_else(*_: object) -> list[tuple[str, str]]:
+        return []
+
+    # Another admin's undo committed between this one's check and its split.
+    monkeypatch.setattr(LinkRepo, "split_off", undone_by_someone_else)
+    assert await bot.press("admin", f"v1:lku:do:{link_id}") == ["link.already_undone"]
+    assert len(await bot.repos_do(lambda r: r.users.with_roles(accounts.ROLES))) == people
