@@ -65,6 +65,17 @@ async def handle_person(ctx: Ctx) -> str | None:
         if report is None:
             ctx.response.replies.append(views.no_such_ticket(text[:20]))
             return "person"
+        if report.anonymous:
+            # The award dialogue names the person behind the ticket: a view like any other.
+            await ctx.repos.audit.record(
+                ctx.clock.now(),
+                audit.REPORT_REVEAL_REPORTER,
+                via=ctx.channel,
+                actor_id=ctx.user.id,
+                subject_id=report.reporter_id,
+                target=f"report:{report.ticket}",
+                detail={"seen_in": "award"},
+            )
         return await _choose(ctx, report.reporter_id)
     people, more = await rules.find_people(ctx.repos, ctx.user, text[:64], PEOPLE_SHOWN)
     if not people:

@@ -126,6 +126,12 @@ async def test_each_view_of_an_anonymous_reporters_name(bot: Harness) -> None:
     assert [(e.actor_id, e.subject_id, e.target) for e in reveals] == [
         (await bot.user_id("police"), wang, f"report:{anonymous.ticket}")
     ] * 2
+    # Finding the person to award by an anonymous report's ticket names them too.
+    await bot.say("admin", "/award")
+    assert await bot.say("admin", f"#{anonymous.ticket}") == ["award.ask_points"]
+    latest = (await entries(bot, "report.reveal_reporter"))[0]
+    assert (latest.actor_id, latest.subject_id) == (await bot.user_id("admin"), wang)
+    assert latest.detail == {"seen_in": "award"}
 
 
 async def test_audit_is_for_admins_and_pages_back(bot: Harness) -> None:
