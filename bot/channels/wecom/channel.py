@@ -15,6 +15,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,8 @@ PER_MEMBER_PER_MINUTE = 30
 MAX_IN_FLIGHT = 4
 PER_ROBOT_PER_MINUTE = 20
 CARD_MAX_BUTTONS = 6
+# Members whose names are kept in memory; the engine stores them on the person's row anyway.
+NAME_CACHE_SIZE = 10_000
 
 
 # One part of a message to members: sends it to the given members, returns the API's answer.
@@ -74,6 +77,7 @@ class WeComChannel:
         self._members = Window(PER_MEMBER_PER_MINUTE, self._seconds)
         self._robots = Window(PER_ROBOT_PER_MINUTE, self._seconds)
         self._progress = Progress()
+        self._names: dict[str, str] = {}
         crypto = CallbackCrypto(config.token, config.aes_key, config.corp_id)
         self.endpoint = CallbackEndpoint(crypto, partial(inbox.accept, NAME), self._wake.set)
 
@@ -132,16 +136,31 @@ class WeComChannel:
             "channel": NAME,
             "user_external_id": user,
             "chat_id": user,
-            "display_name": user,
+            "display_name": await self._name_of(user),
         }
         kind = str(message.get("MsgType", "")).lower()
         if kind == "text":
             text = str(message.get("Content") or "").strip()
             # isdecimal, not isdigit: "²" is a digit that int() refuses.
             if text.isdecimal() and len(text) <= 3:
-                action = await self.inbox.menu_action(NAME, user, int(text))
-                if action is not None:
-                    return Incoming(**base, action=action)
+                pick = await self.inbox.menu_pick(NAME, user, int(text))
+                if pick is not None and pick.action is not None:
+                    return Incoming(**base, action=pick.action)
+                if pick is not None:
+                    # Acting on whatever now has this number would be acting on something else.
+                    await self.host.defer(NAME, user, pick.language, [Reply(Text("wecom.menu_gone"))])
+                    return None
+        incoming = await self._read(message, kind, base)
+        if incoming is not None or kind != "event":
+            # Anything else the person does answers (or passes over) the menus shown before;
+            # a card's button answers that card only.
+            clicked = incoming.action if incoming is not None and kind == "event" else None
+            await self.inbox.menus_answered(NAME, user, clicked)
+        return incoming
+
+    async def _read(self, message: dict[str, Any], kind: str, base: dict[str, Any]) -> Incoming | None:
+        if kind == "text":
+            text = str(message.get("Content") or "").strip()
             if text.startswith("/"):
                 word, _, args = text.partition(" ")
                 return Incoming(**base, command=word[1:].lower(), args=args.strip())
@@ -170,6 +189,23 @@ class WeComChannel:
                 return Incoming(**base, action=str(message.get("EventKey") or ""))
             return None  # enter_agent, LOCATION reports and the like need no answer.
         return Incoming(**base, unsupported=kind or "other")
+
+    async def _name_of(self, user: str) -> str:
+        """The member's name as the contacts have it: callbacks carry only the UserID.
+
+        Asked once per member and process; the engine keeps it on the person's row. When the
+        contacts cannot be read (no permission, the API unreachable) the UserID stands in.
+        """
+        name = self._names.get(user)
+        if name is None:
+            try:
+                name = await self.api.user_name(user) or user
+            except DeliveryError:
+                return user  # asked again next time
+            if len(self._names) >= NAME_CACHE_SIZE:
+                self._names.clear()
+            self._names[user] = name
+        return name
 
     # --- outbound -----------------------------------------------------------------
 
@@ -220,20 +256,26 @@ class WeComChannel:
         Members who already got the first parts of it (a later part was refused last time)
         get only the rest; a member over the per-minute limit is told to wait (RetryLater).
         """
-        parts = self._member_parts(message, photos)
         content = content_digest(message, photos)
+        has_menu = any(message.buttons)
+        # Each member's menu continues after the numbers still open in their chat, so members
+        # whose chats differ get the text in separate calls (most have nothing open: one call).
+        firsts = await self.inbox.menu_numbers(NAME, users) if has_menu else {}
+        parts_from: dict[int, list[tuple[_MemberPart, bool]]] = {}
         results: dict[str, str | DeliveryError] = {}
-        by_progress: dict[int, list[str]] = defaultdict(list)
+        groups: dict[tuple[int, int], list[str]] = defaultdict(list)
         for user in users:
+            first = firsts.get(user, 1)
+            parts = parts_from.setdefault(first, self._member_parts(message, photos, first))
             done = self._progress.done(progress_key(user, content))
             try:
                 self._members.take(user, len(parts) - done)
             except RetryLater as wait:
                 results[user] = wait
                 continue
-            by_progress[done].append(user)
-        for done, group in by_progress.items():
-            results.update(await self._run_member_parts(group, parts, done, content))
+            groups[(first, done)].append(user)
+        for (first, done), group in groups.items():
+            results.update(await self._run_member_parts(group, parts_from[first], done, content))
         return results
 
     async def _run_member_parts(
@@ -267,8 +309,13 @@ class WeComChannel:
             results[user] = msgid
         return results
 
-    def _member_parts(self, message: RenderedMessage, photos: list[bytes]) -> list[tuple[_MemberPart, bool]]:
-        """The calls that make up a message to members, each marked whether it is the message itself."""
+    def _member_parts(
+        self, message: RenderedMessage, photos: list[bytes], first: int
+    ) -> list[tuple[_MemberPart, bool]]:
+        """The calls that make up a message to members, each marked whether it is the message itself.
+
+        The numbered menu starts at `first`.
+        """
         actions = [b.action for row in message.buttons for b in row]
         with_card = bool(actions) and len(actions) <= CARD_MAX_BUTTONS and all(actions)
         agent = self.config.agent_id
@@ -288,13 +335,12 @@ class WeComChannel:
             return await send(users, {"msgtype": "image", "image": {"media_id": uploaded["media_id"]}})
 
         async def text_part(users: list[str]) -> dict[str, Any]:
-            content = _clip(with_numbered_menu(message), TEXT_LIMIT_BYTES)
+            content = _clip(with_numbered_menu(message, first), TEXT_LIMIT_BYTES)
             answer = await send(users, {"msgtype": "text", "text": {"content": content}})
-            # The numbers in this text are what a reply of "1" means from now on; a message
-            # without a menu clears the old one, so a typed building number stays a number.
+            # Remembered once shown: the numbers in this text are what those replies mean now.
             invalid = {user for user in str(answer.get("invaliduser") or "").split("|") if user}
             reached = [user for user in users if user.lower() not in invalid]
-            await self.inbox.remember_menus(NAME, reached, actions)
+            await self.inbox.remember_menu(NAME, reached, first, actions, secrets.token_hex(8))
             return answer
 
         async def card_part(users: list[str]) -> dict[str, Any]:
@@ -353,13 +399,13 @@ class WeComChannel:
         return f"appchat-{time.time_ns()}"
 
 
-def with_numbered_menu(message: RenderedMessage) -> str:
+def with_numbered_menu(message: RenderedMessage, first: int = 1) -> str:
     lines = [message.text]
-    number = 0
+    number = first
     for row in message.buttons:
         for button in row:
-            number += 1
             lines.append(f"{number}. {button.label}" + (f" {button.url}" if button.url else ""))
+            number += 1
     return "\n".join(lines)
 
 
