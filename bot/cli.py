@@ -19,6 +19,10 @@ from handlers.media import MediaStore
 from handlers.router import Engine
 from storage.db import Database
 
+# Channels where a user id is also the private chat and the bot may write first: on WeChat
+# Work the UserID is the member's chat with the app. (On Telegram the person must press Start.)
+PRIVATE_CHAT_IS_USER_ID = frozenset({"wecom"})
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shouwang", description="守望 Shouwang community-safety bot")
@@ -107,7 +111,14 @@ async def _grant(settings: Settings, args: argparse.Namespace) -> int:
     try:
         user = await engine.run(
             lambda repos: accounts.grant_role(
-                repos, args.channel, args.user, args.role, args.grid, clock.now(), args.name
+                repos,
+                args.channel,
+                args.user,
+                args.role,
+                args.grid,
+                clock.now(),
+                args.name,
+                chat_id=args.user if args.channel in PRIVATE_CHAT_IS_USER_ID else None,
             )
         )
     except DomainError as error:
