@@ -28,6 +28,7 @@ from bot.channels.base import DeliveryError, Host, Inbox, RetryLater, Undelivera
 from bot.channels.wecom.api import MAX_RECIPIENTS, WeComApi, WeComConfig, WeComError
 from bot.channels.wecom.callback import CallbackEndpoint
 from bot.channels.wecom.crypto import CallbackCrypto
+from bot.channels.wecom.fit import fit, fit_bytes
 from bot.channels.wecom.pacing import Progress, Window, content_digest, fingerprint, progress_key
 from bot.i18n import RenderedMessage, Translator
 from handlers.messages import Document, Incoming, Location, Reply, Text
@@ -44,6 +45,9 @@ PER_MEMBER_PER_MINUTE = 30
 MAX_IN_FLIGHT = 4
 PER_ROBOT_PER_MINUTE = 20
 CARD_MAX_BUTTONS = 6
+# What a button card shows in full (WeChat Work's documented advice for its title and buttons).
+CARD_TITLE_CHARS = 26
+CARD_BUTTON_CHARS = 10
 # Members whose names are kept in memory; the engine stores them on the person's row anyway.
 NAME_CACHE_SIZE = 10_000
 
@@ -335,7 +339,7 @@ class WeComChannel:
             return await send(users, {"msgtype": "image", "image": {"media_id": uploaded["media_id"]}})
 
         async def text_part(users: list[str]) -> dict[str, Any]:
-            content = _clip(with_numbered_menu(message, first), TEXT_LIMIT_BYTES)
+            content = fit_bytes(with_numbered_menu(message, first), TEXT_LIMIT_BYTES)
             answer = await send(users, {"msgtype": "text", "text": {"content": content}})
             # Remembered once shown: the numbers in this text are what those replies mean now.
             invalid = {user for user in str(answer.get("invaliduser") or "").split("|") if user}
@@ -375,12 +379,12 @@ class WeComChannel:
         if message.buttons:
             labels = " / ".join(b.label for row in message.buttons for b in row)
             hint = Text("wecom.act_in_app", {"actions": labels})
-            text += "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link)
+            text += "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link, NAME)
         parts: list[Callable[[], Awaitable[None]]] = []
         for photo in photos[:1]:
             image = {"base64": base64.b64encode(photo).decode(), "md5": hashlib.md5(photo).hexdigest()}
             parts.append(partial(self.api.robot, key, {"msgtype": "image", "image": image}))
-        content = {"content": _clip(text, TEXT_LIMIT_BYTES)}
+        content = {"content": fit_bytes(text, TEXT_LIMIT_BYTES)}
         parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": content}))
         progress_key = fingerprint(ROBOT_PREFIX + key, message, photos[:1])
         self._robots.take(key, self._progress.remaining(progress_key, len(parts)))
@@ -393,20 +397,23 @@ class WeComChannel:
             json={
                 "chatid": chat,
                 "msgtype": "text",
-                "text": {"content": _clip(message.text, TEXT_LIMIT_BYTES)},
+                "text": {"content": fit_bytes(message.text, TEXT_LIMIT_BYTES)},
             },
         )
         return f"appchat-{time.time_ns()}"
 
 
-def with_numbered_menu(message: RenderedMessage, first: int = 1) -> str:
-    lines = [message.text]
+def with_numbered_menu(message: RenderedMessage, first: int = 1, limit: int = TEXT_LIMIT_BYTES) -> str:
+    """The text with its choices numbered from `first`, in `limit` bytes: a long text is
+    shortened, never the menu under it (a reply needs the numbers)."""
+    lines = []
     number = first
     for row in message.buttons:
         for button in row:
             lines.append(f"{number}. {button.label}" + (f" {button.url}" if button.url else ""))
             number += 1
-    return "\n".join(lines)
+    menu = "".join("\n" + line for line in lines)
+    return fit_bytes(message.text, max(limit - len(menu.encode()), limit // 4)) + menu
 
 
 def button_card(user: str, agent: int, message: RenderedMessage) -> dict[str, Any]:
@@ -418,15 +425,10 @@ def button_card(user: str, agent: int, message: RenderedMessage) -> dict[str, An
         "agentid": agent,
         "template_card": {
             "card_type": "button_interaction",
-            "main_title": {"title": first_line[:26]},
+            "main_title": {"title": fit(first_line, CARD_TITLE_CHARS)},
             "task_id": f"sw-{time.time_ns()}",
-            "button_list": [{"text": b.label[:10], "style": 1, "key": b.action} for b in buttons],
+            "button_list": [
+                {"text": fit(b.label, CARD_BUTTON_CHARS), "style": 1, "key": b.action} for b in buttons
+            ],
         },
     }
-
-
-def _clip(text: str, limit: int) -> str:
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode(errors="ignore") + "…"
