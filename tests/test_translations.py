@@ -601,9 +601,7 @@ TELEGRAM_ONLY = {
 
 def _variants(language: str) -> dict[str, str]:
     """Channel variants (`<key>.<channel>`, see bot/i18n.py) -> the key they stand in for."""
-    return {
-        key: key.rsplit(".", 1)[0] for key in messages(language) if key.rsplit(".", 1)[-1] in CHANNELS
-    }
+    return {key: key.rsplit(".", 1)[0] for key in messages(language) if key.rsplit(".", 1)[-1] in CHANNELS}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
