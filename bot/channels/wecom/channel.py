@@ -45,6 +45,7 @@ PER_MEMBER_PER_MINUTE = 30
 MAX_IN_FLIGHT = 4
 PER_ROBOT_PER_MINUTE = 20
 CARD_MAX_BUTTONS = 6
+MENU_DIGITS = 4
 # What a button card shows in full (WeChat Work's documented advice for its title and buttons).
 CARD_TITLE_CHARS = 26
 CARD_BUTTON_CHARS = 10
@@ -146,7 +147,8 @@ class WeComChannel:
         if kind == "text":
             text = str(message.get("Content") or "").strip()
             # isdecimal, not isdigit: "²" is a digit that int() refuses.
-            if text.isdecimal() and len(text) <= 3:
+            # Four digits: an officer's numbers keep counting up while cards arrive unanswered.
+            if text.isdecimal() and len(text) <= MENU_DIGITS:
                 pick = await self.inbox.menu_pick(NAME, user, int(text))
                 if pick is not None and pick.action is not None:
                     return Incoming(**base, action=pick.action)
