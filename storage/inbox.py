@@ -173,3 +173,8 @@ class MenuRepo(Repo):
             sa.select(m.number, m.action, m.state).where(m.channel == channel, m.chat_id == chat_id)
         )
         return {int(row.number): (row.action, row.state) for row in rows}
+
+    async def forget_chat(self, channel: str, chat_id: str) -> None:
+        """Nothing kept about this chat's menus (the person's data is erased)."""
+        m = t.menu_entries.c
+        await self.c.execute(t.menu_entries.delete().where(m.channel == channel, m.chat_id == chat_id))

@@ -53,3 +53,6 @@ async def test_menus_number_on_spend_and_replace(repos_db: Database) -> None:
             1: ("v1:lang:en", "open"),
             **{n: (CARD_A[n - 1], "spent") for n in (2, 3, 4)},
         }
+        await menus.forget_chat("wecom", "y")
+        assert await menus.entries("wecom", "y") == {}
+        assert await menus.entries("wecom", "x") != {}

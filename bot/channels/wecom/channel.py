@@ -2,8 +2,9 @@
 
 Inbound: the callback endpoint (callback.py) stores each verified message in the
 inbox; this channel's worker then feeds the stored messages to the engine. A
-numbered text menu stands in for buttons ("1" answers the first choice), with a
-button card alongside. Outbound: every reply goes through the outbox, so rate
+numbered text menu stands in for buttons, with a button card alongside; numbers are
+unique among a chat's open menus (storage/inbox.py, MenuRepo), so a reply of "5"
+cannot act on another card than the one that showed it. Outbound: every reply goes through the outbox, so rate
 limits and token expiry are retried rather than lost. Police groups are reached
 through group robots (群机器人, ``robot:<key>``) or app group chats (``appchat:<chatid>``).
 """
@@ -272,7 +273,9 @@ class WeComChannel:
         groups: dict[tuple[int, int], list[str]] = defaultdict(list)
         for user in users:
             first = firsts.get(user, 1)
-            parts = parts_from.setdefault(first, self._member_parts(message, photos, first))
+            if first not in parts_from:
+                parts_from[first] = self._member_parts(message, photos, first)
+            parts = parts_from[first]
             done = self._progress.done(progress_key(user, content))
             try:
                 self._members.take(user, len(parts) - done)
