@@ -93,6 +93,7 @@ class ChannelServices:
                     return None  # a link's number: the link is in the text to open
                 await repos.menus.spend_menu_of(channel, chat_id, number, None)
                 return MenuPick(choice.action, self._default_language)
+            # Menus are shown in private chats only, where the chat is the person.
             found = await repos.users.by_identity_with_draft(channel, chat_id)
             if found is not None and found[2] is not None:
                 return None
