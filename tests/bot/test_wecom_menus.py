@@ -170,6 +170,27 @@ async def test_report_cards_reach_officers_privately_when_wecom_has_no_police_gr
         await bot.close()
 
 
+async def test_an_app_group_chat_of_police_is_told_to_act_in_the_app(
+    fake: FakeWeComApi, tmp_path: Path
+) -> None:
+    groups = PoliceGroups(wecom=["appchat:police-room"])
+    community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(update={"police_groups": groups})
+    bot = await WeComBot(fake, tmp_path, community).start()
+    try:
+        await bot.grant(POLICE, accounts.POLICE, name="张警官")
+        await bot.onboard(POLICE, None)
+        await bot.onboard(REPORTER, "1")
+        await file_report(bot, REPORTER, "1号楼楼道堆满纸箱")
+        [card] = [m["text"]["content"] for m in fake.appchat_messages("police-room")]
+        # No numbers there (a reply in the group never reaches the app), the actions named instead.
+        assert "#2026-0001" in card and not numbered(card)
+        assert "受理" in card and "/tasks" in card
+        # The officer is in that group: no private copy.
+        assert not [t for t in texts(fake.messages_to(POLICE)) if "#2026-0001" in t]
+    finally:
+        await bot.close()
+
+
 async def _shouwang(database: Path, *args: str) -> tuple[int, str]:
     """The `shouwang` command line, in a process of its own, on the bot's database."""
     env = {**os.environ, "SHOUWANG_DATABASE_URL": f"sqlite:///{database}", "SHOUWANG_LOG_LEVEL": "WARNING"}

@@ -380,17 +380,12 @@ class WeComChannel:
         return parts
 
     async def _send_robot(self, key: str, message: RenderedMessage, photos: list[bytes]) -> str:
-        text = message.text
-        if message.buttons:
-            labels = " / ".join(b.label for row in message.buttons for b in row)
-            hint = Text("wecom.act_in_app", {"actions": labels})
-            text += "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link, NAME)
+        text = self._group_text(message)
         parts: list[Callable[[], Awaitable[None]]] = []
         for photo in photos[:1]:
             image = {"base64": base64.b64encode(photo).decode(), "md5": hashlib.md5(photo).hexdigest()}
             parts.append(partial(self.api.robot, key, {"msgtype": "image", "image": image}))
-        content = {"content": fit_bytes(text, TEXT_LIMIT_BYTES)}
-        parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": content}))
+        parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": {"content": text}}))
         progress_key = fingerprint(ROBOT_PREFIX + key, message, photos[:1])
         self._robots.take(key, self._progress.remaining(progress_key, len(parts)))
         await self._progress.run(progress_key, parts)
@@ -402,10 +397,21 @@ class WeComChannel:
             json={
                 "chatid": chat,
                 "msgtype": "text",
-                "text": {"content": fit_bytes(message.text, TEXT_LIMIT_BYTES)},
+                "text": {"content": self._group_text(message)},
             },
         )
         return f"appchat-{time.time_ns()}"
+
+    def _group_text(self, message: RenderedMessage) -> str:
+        """A message for a group (robot or app group chat): these carry no buttons and no numbered
+        menu (a reply there does not reach the app), so the actions are named, to be taken in
+        the app; the hint is kept whole, the text shortened if need be."""
+        if not message.buttons:
+            return fit_bytes(message.text, TEXT_LIMIT_BYTES)
+        labels = " / ".join(b.label for row in message.buttons for b in row)
+        hint = Text("wecom.act_in_app", {"actions": labels})
+        tail = "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link, NAME)
+        return fit_bytes(message.text, TEXT_LIMIT_BYTES - len(tail.encode())) + tail
 
 
 def with_numbered_menu(message: RenderedMessage, first: int = 1, limit: int = TEXT_LIMIT_BYTES) -> str:
