@@ -8,15 +8,19 @@ composition root hands each adapter this object, not the whole runtime.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot.channels.base import MenuPick
 from handlers import notify
 from handlers.clock import Clock
 from handlers.media import MediaStore
 from handlers.messages import Incoming, Reply, Response, reply_to_json
 from handlers.router import Engine
 from storage.repositories import Repos
+
+# A numbered choice nobody picked is closed after this long: the card may be long out of date.
+MENU_TTL = timedelta(days=2)
 
 
 class ChannelServices:
@@ -71,14 +75,53 @@ class ChannelServices:
     async def finish(self, inbox_id: int, state: str) -> None:
         await self._engine.run(lambda repos: repos.inbox.finish(inbox_id, state, self._clock.now()))
 
-    async def menu_action(self, channel: str, chat_id: str, number: int) -> str | None:
-        return await self._engine.run(lambda repos: repos.menus.action(channel, chat_id, number))
+    async def menu_pick(self, channel: str, chat_id: str, number: int) -> MenuPick | None:
+        """What a number the person replied stands for; None if it is just a number to them.
 
-    async def remember_menus(self, channel: str, chat_ids: list[str], actions: list[str | None]) -> None:
-        if not chat_ids:
+        An open choice is taken (its menu is answered). A number whose menu is gone is
+        answered as such, unless a dialogue runs: there a number is an answer of its own
+        (a building, a day of the month) once the menu that showed it was answered.
+        """
+        now = self._clock.now()
+
+        async def pick(repos: Repos) -> MenuPick | None:
+            choice = await repos.menus.choice(channel, chat_id, number, now, MENU_TTL)
+            if choice is None:
+                return None
+            if choice.is_open:
+                if choice.action is None:
+                    return None  # a link's number: the link is in the text to open
+                await repos.menus.spend_menu_of(channel, chat_id, number, None)
+                return MenuPick(choice.action, self._default_language)
+            # Menus are shown in private chats only, where the chat is the person.
+            found = await repos.users.by_identity_with_draft(channel, chat_id)
+            if found is not None and found[2] is not None:
+                return None
+            language = (found[0].language if found else None) or self._default_language
+            return MenuPick(None, language)
+
+        return await self._engine.run(pick)
+
+    async def menus_answered(self, channel: str, chat_id: str, action: str | None) -> None:
+        """The person pressed a card's button (`action`: that card's menu is answered) or wrote
+        something else (every menu shown before is answered or passed over)."""
+        if action is None:
+            await self._engine.run(lambda repos: repos.menus.spend_all(channel, chat_id))
+        else:
+            await self._engine.run(lambda repos: repos.menus.spend_menu_of(channel, chat_id, None, action))
+
+    async def menu_numbers(self, channel: str, chat_ids: list[str]) -> dict[str, int]:
+        return await self._engine.run(lambda repos: repos.menus.first_free(channel, chat_ids))
+
+    async def remember_menu(
+        self, channel: str, chat_ids: list[str], first: int, actions: list[str | None], menu: str
+    ) -> None:
+        if not chat_ids or not actions:
             return
         now = self._clock.now()
-        await self._engine.run(lambda repos: repos.menus.remember_many(channel, chat_ids, actions, now))
+        await self._engine.run(
+            lambda repos: repos.menus.remember(channel, chat_ids, first, actions, menu, now)
+        )
 
     # --- the web app's health check -----------------------------------------------------
 

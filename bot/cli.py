@@ -33,6 +33,10 @@ T = TypeVar("T")
 
 CHANNELS = ["telegram", "wecom", "console"]
 
+# Channels where a user id is also the private chat and the bot may write first: on WeChat
+# Work the UserID is the member's chat with the app. (On Telegram the person must press Start.)
+PRIVATE_CHAT_IS_USER_ID = frozenset({"wecom"})
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shouwang", description="守望 Shouwang community-safety bot")
@@ -137,7 +141,14 @@ async def _grant(settings: Settings, args: argparse.Namespace) -> int:
 
     async def grant(repos: Repos) -> accounts.RoleChange:
         change = await accounts.grant_from_command_line(
-            repos, args.channel, args.user, args.role, args.grid, clock.now(), args.name
+            repos,
+            args.channel,
+            args.user,
+            args.role,
+            args.grid,
+            clock.now(),
+            args.name,
+            chat_id=args.user if args.channel in PRIVATE_CHAT_IS_USER_ID else None,
         )
         await roles.announce(repos, community, change, clock.now())
         return change

@@ -244,7 +244,7 @@ class Delivery:
             reply, edit_ref = rendered.reply, rendered.edit_ref
         else:
             raise Undeliverable(f"no feature declares the outbox kind {row.kind!r}")
-        message = self.translator.render(row.language, reply, channel.deep_link)
+        message = self.translator.render(row.language, reply, channel.deep_link, row.channel)
         data: list[bytes] = []
         # An edit changes words and buttons only; the photo stays as sent.
         if edit_ref is None:

@@ -69,9 +69,15 @@ class Translator:
     ) -> Translator:
         return cls(load_catalogs(locales_dir, LANGUAGES), default_language, timezone)
 
-    def gettext(self, language: str, key: str) -> str:
+    def gettext(self, language: str, key: str, channel: str | None = None) -> str:
+        """The message in `language`; on `channel`, its variant `<key>.<channel>` where there is one.
+
+        Variants are for texts that name what only some platforms have (a reply keyboard's
+        button, a photo caption, a live location): the plain key is the wording for the rest.
+        """
         for candidate in (language, self.default_language, "en"):
-            message = self.catalogs.get(candidate, {}).get(key)
+            catalog = self.catalogs.get(candidate, {})
+            message = (channel and catalog.get(f"{key}.{channel}")) or catalog.get(key)
             if message:
                 return message
         return key
@@ -80,10 +86,14 @@ class Translator:
         """The command a persistent-keyboard label stands for, in whichever language it was shown."""
         return self._menu.get(text.strip().casefold())
 
-    def text(self, language: str, value: Any, deep_link: Callable[[str], str]) -> str:
+    def text(
+        self, language: str, value: Any, deep_link: Callable[[str], str], channel: str | None = None
+    ) -> str:
         if isinstance(value, Text):
-            params = _SafeParams({k: self.text(language, v, deep_link) for k, v in value.params.items()})
-            return self.gettext(language, value.key).format_map(params)
+            params = _SafeParams(
+                {k: self.text(language, v, deep_link, channel) for k, v in value.params.items()}
+            )
+            return self.gettext(language, value.key, channel).format_map(params)
         if isinstance(value, Verbatim):
             return value.value
         if isinstance(value, Localized):
@@ -95,14 +105,17 @@ class Translator:
         if isinstance(value, DeepLink):
             return deep_link(value.payload)
         if isinstance(value, Lines):
-            return "\n".join(self.text(language, item, deep_link) for item in value.items)
+            return "\n".join(self.text(language, item, deep_link, channel) for item in value.items)
         return str(value)
 
-    def render(self, language: str, reply: Reply, deep_link: Callable[[str], str]) -> RenderedMessage:
+    def render(
+        self, language: str, reply: Reply, deep_link: Callable[[str], str], channel: str | None = None
+    ) -> RenderedMessage:
+        """The reply in `language`, worded for `channel` (see gettext)."""
         buttons = [
             [
                 RenderedButton(
-                    self.text(language, choice.label, deep_link),
+                    self.text(language, choice.label, deep_link, channel),
                     action=choice.action,
                     url=deep_link(choice.deep_link) if choice.deep_link is not None else None,
                 )
@@ -116,7 +129,7 @@ class Translator:
         elif reply.keyboard == "location":
             labels = [self.gettext(language, "menu.send_location")]
         return RenderedMessage(
-            self.text(language, reply.text, deep_link),
+            self.text(language, reply.text, deep_link, channel),
             buttons,
             reply.photos,
             reply.keyboard,

@@ -12,24 +12,24 @@ from typing import Any
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, reply_to_json
 from handlers.registry import MESSAGE
-from storage.models import User
+from storage.models import Identity, User
 from storage.repositories import Repos
 from storage.roles import COMMANDERS
 
-# Who is told privately when no police group is configured: police officers and admins.
+# Who is told privately when no police group reaches them: police officers and admins.
 OFFICERS = COMMANDERS
 
 
 async def to_user(repos: Repos, community: Community, user: User, reply: Reply, now: datetime) -> bool:
     """Queue a private message on the channel the person used last; False if unreachable."""
-    for identity in await repos.users.identities(user.id):
-        if identity.chat_id:
-            language = user.language or community.default_language
-            await repos.outbox.enqueue(
-                identity.channel, identity.chat_id, language, MESSAGE, reply_to_json(reply), now
-            )
-            return True
-    return False
+    identity = await _private_chat(repos, user)
+    if identity is None or identity.chat_id is None:
+        return False
+    language = user.language or community.default_language
+    await repos.outbox.enqueue(
+        identity.channel, identity.chat_id, language, MESSAGE, reply_to_json(reply), now
+    )
+    return True
 
 
 def police_chats(community: Community) -> list[tuple[str, str]]:
@@ -55,21 +55,48 @@ async def to_resident_groups(repos: Repos, community: Community, reply: Reply, n
 
 
 async def to_police(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
-    """Tell the police in their group chats; in a community with none configured, tell every police
-    officer and admin privately, so requests that wait for them are not said to nobody."""
-    chats = police_chats(community)
-    for channel, chat_id in chats:
+    """Tell the police in their group chats, and privately every police officer and admin whom
+    no group reaches (none configured on the channels they use), so nothing waits for nobody."""
+    for channel, chat_id in police_chats(community):
         await repos.outbox.enqueue(
             channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
         )
-    if not chats:
-        for officer in await repos.users.with_roles(OFFICERS):
-            await to_user(repos, community, officer, reply, now)
+    for officer in await officers_outside_groups(repos, community):
+        await to_user(repos, community, officer, reply, now)
 
 
 async def to_police_groups(
     repos: Repos, community: Community, kind: str, payload: dict[str, Any], now: datetime
 ) -> None:
-    """Queue a row of a feature's own outbox kind (rendered when it is sent) for every police group."""
+    """Queue a row of a feature's own outbox kind (rendered when it is sent) for every police
+    group, and for the private chat of every officer no group reaches (see to_police)."""
     for channel, chat_id in police_chats(community):
         await repos.outbox.enqueue(channel, chat_id, community.default_language, kind, payload, now)
+    for officer in await officers_outside_groups(repos, community):
+        identity = await _private_chat(repos, officer)
+        if identity is not None and identity.chat_id is not None:
+            language = officer.language or community.default_language
+            await repos.outbox.enqueue(identity.channel, identity.chat_id, language, kind, payload, now)
+
+
+async def officers_outside_groups(repos: Repos, community: Community) -> list[User]:
+    """Police officers and admins on none of the channels that have a police group configured.
+
+    Someone on a channel with a police group is taken to be in it; on a channel without one
+    (WeChat Work with no robot or app chat set up, say), only their private chat reaches them.
+    """
+    covered = {channel for channel, _ in police_chats(community)}
+    outside = []
+    for officer in await repos.users.with_roles(OFFICERS):
+        identities = await repos.users.identities(officer.id)
+        if not any(identity.channel in covered for identity in identities):
+            outside.append(officer)
+    return outside
+
+
+async def _private_chat(repos: Repos, user: User) -> Identity | None:
+    """The private chat of the channel the person used last (what to_user writes to)."""
+    for identity in await repos.users.identities(user.id):
+        if identity.chat_id:
+            return identity
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import TypeVar
@@ -274,6 +275,12 @@ async def _resolve_user(repos: Repos, inp: Incoming, clock: Clock) -> tuple[User
         stale = now - identity.last_seen_at > TOUCH_INTERVAL or identity.blocked_at is not None
         if not inp.is_group and (identity.chat_id != inp.chat_id or stale):
             await repos.users.touch_identity(inp.channel, inp.user_external_id, inp.chat_id, now)
+        if user.display_name == inp.user_external_id and inp.display_name not in ("", user.display_name):
+            # The platform id stood in for a name (granted from the command line without one, or
+            # the name could not be read then): the name the channel now knows replaces it.
+            name = inp.display_name[:128]
+            await repos.users.update(user.id, display_name=name)
+            user = replace(user, display_name=name)
         return user, draft
     user = await repos.users.create(inp.display_name or inp.user_external_id, now)
     chat_id = None if inp.is_group else inp.chat_id

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from storage import schema as t
 from storage.rows import Repo
 
 PENDING = "pending"
+OPEN, CLOSED, SPENT = t.MENU_STATES
 
 
 class InboxRepo(Repo):
@@ -38,35 +40,141 @@ class InboxRepo(Repo):
         )
 
 
+@dataclass(frozen=True)
+class MenuChoice:
+    """What a number replied in a chat stands for: an action while its menu is open."""
+
+    action: str | None
+    is_open: bool
+
+
 class MenuRepo(Repo):
-    """The numbered choices last shown in a chat that has no buttons ("回复 1 选择…")."""
+    """Numbered choices shown in chats that have no buttons ("回复 5 选择…"), one row per number.
 
-    async def remember(self, channel: str, chat_id: str, actions: list[str | None], now: datetime) -> None:
-        await self.remember_many(channel, [chat_id], actions, now)
+    A chat's open numbers never repeat: a menu sent while others are open continues after
+    them, so two cards cannot both offer "1". A menu is open until the person picks from
+    it, writes something else, or a newer copy of the same card replaces it, or `ttl` passes.
+    Replaced and expired numbers are not given out again until the person writes, so a late
+    reply with one of them is recognised as such instead of acting on another menu.
+    """
 
-    async def remember_many(
-        self, channel: str, chat_ids: Sequence[str], actions: list[str | None], now: datetime
+    async def first_free(self, channel: str, chat_ids: Sequence[str]) -> dict[str, int]:
+        """The first number a new menu may use in each chat."""
+        m = t.menu_entries.c
+        rows = await self.c.execute(
+            sa.select(m.chat_id, sa.func.max(m.number))
+            .where(m.channel == channel, m.chat_id.in_(list(chat_ids)), m.state != SPENT)
+            .group_by(m.chat_id)
+        )
+        highest = {row[0]: int(row[1]) for row in rows}
+        return {chat: highest.get(chat, 0) + 1 for chat in chat_ids}
+
+    async def remember(
+        self,
+        channel: str,
+        chat_ids: Sequence[str],
+        first: int,
+        actions: Sequence[str | None],
+        menu: str,
+        now: datetime,
     ) -> None:
-        """The same menu for many chats (the members of one batched send): one statement."""
-        statement = self._insert(t.menus)
+        """`actions` numbered from `first` in each chat; open menus offering any of them are replaced."""
+        if not chat_ids or not actions:
+            return
+        m = t.menu_entries.c
+        offered = [action for action in actions if action]
+        if offered:
+            same_card = t.menu_entries.alias("same_card")
+            await self.c.execute(
+                t.menu_entries.update()
+                .where(
+                    m.channel == channel,
+                    m.chat_id.in_(list(chat_ids)),
+                    m.state == OPEN,
+                    sa.exists().where(
+                        same_card.c.channel == m.channel,
+                        same_card.c.chat_id == m.chat_id,
+                        same_card.c.menu == m.menu,
+                        same_card.c.state == OPEN,
+                        same_card.c.action.in_(offered),
+                    ),
+                )
+                .values(state=CLOSED)
+            )
+        statement = self._insert(t.menu_entries)
         statement = statement.on_conflict_do_update(
-            index_elements=["channel", "chat_id"],
-            set_={"actions": statement.excluded.actions, "updated_at": statement.excluded.updated_at},
+            index_elements=["channel", "chat_id", "number"],
+            set_={
+                "action": statement.excluded.action,
+                "menu": statement.excluded.menu,
+                "state": statement.excluded.state,
+                "shown_at": statement.excluded.shown_at,
+            },
         )
         await self.c.execute(
             statement,
             [
-                {"channel": channel, "chat_id": chat, "actions": actions, "updated_at": now}
+                {
+                    "channel": channel,
+                    "chat_id": chat,
+                    "number": first + index,
+                    "action": action,
+                    "menu": menu,
+                    "state": OPEN,
+                    "shown_at": now,
+                }
                 for chat in chat_ids
+                for index, action in enumerate(actions)
             ],
         )
 
-    async def action(self, channel: str, chat_id: str, number: int) -> str | None:
-        m = t.menus.c
-        actions = (
-            await self.c.execute(sa.select(m.actions).where(m.channel == channel, m.chat_id == chat_id))
-        ).scalar()
-        if not actions or not 1 <= number <= len(actions):
+    async def choice(
+        self, channel: str, chat_id: str, number: int, now: datetime, ttl: timedelta
+    ) -> MenuChoice | None:
+        """What `number` stands for in the chat; None if no menu there ever showed it."""
+        m = t.menu_entries.c
+        row = (
+            await self.c.execute(
+                sa.select(m.action, m.state, m.shown_at).where(
+                    m.channel == channel, m.chat_id == chat_id, m.number == number
+                )
+            )
+        ).first()
+        if row is None:
             return None
-        action: str | None = actions[number - 1]
-        return action
+        return MenuChoice(row.action, row.state == OPEN and row.shown_at > now - ttl)
+
+    async def spend_menu_of(self, channel: str, chat_id: str, number: int | None, action: str | None) -> None:
+        """The person answered the menu showing `number` (or offering `action`, a card button)."""
+        m = t.menu_entries.c
+        answered = sa.select(m.menu).where(m.channel == channel, m.chat_id == chat_id, m.state == OPEN)
+        answered = (
+            answered.where(m.number == number) if number is not None else answered.where(m.action == action)
+        )
+        await self.c.execute(
+            t.menu_entries.update()
+            .where(m.channel == channel, m.chat_id == chat_id, m.menu.in_(answered.scalar_subquery()))
+            .values(state=SPENT)
+        )
+
+    async def spend_all(self, channel: str, chat_id: str) -> None:
+        """The person wrote something else: the menus before it are answered or passed over."""
+        m = t.menu_entries.c
+        await self.c.execute(
+            t.menu_entries.update()
+            .where(m.channel == channel, m.chat_id == chat_id, m.state != SPENT)
+            .values(state=SPENT)
+        )
+
+    async def entries(self, channel: str, chat_id: str) -> dict[int, tuple[str | None, str]]:
+        """number -> (action, state), for tests and support."""
+        m = t.menu_entries.c
+        rows = await self.c.execute(
+            sa.select(m.number, m.action, m.state).where(m.channel == channel, m.chat_id == chat_id)
+        )
+        return {int(row.number): (row.action, row.state) for row in rows}
+
+    async def forget_chat(self, channel: str, chat_id: str) -> None:
+        """Nothing kept about this chat's menus (the person's data is erased)."""
+        m = t.menu_entries.c
+        await self.c.execute(t.menu_entries.delete().where(m.channel == channel, m.chat_id == chat_id))

@@ -239,15 +239,25 @@ inbox = sa.Table(
     sa.Index("ix_inbox_pending", "state", "id"),
 )
 
-# The numbered menu last shown in a chat, so "1" can be understood on channels
-# without buttons, after a restart too.
-menus = sa.Table(
-    "menus",
+# The numbered choices shown in chats without buttons (WeChat Work), one row per number, so
+# "5" is understood after a restart too. A number is unique among a chat's open choices (two
+# cards never both offer "1"); a number that is no longer open is kept, so a late reply gets
+# "that menu is gone" instead of acting on whatever took the number next.
+# state: open (the reply acts), closed (replaced by a newer copy of the same card, or expired:
+# its number is not given out again until the person writes), spent (the person wrote since:
+# the number may be given out again).
+MENU_STATES = ("open", "closed", "spent")
+menu_entries = sa.Table(
+    "menu_entries",
     metadata,
     sa.Column("channel", sa.String(16), primary_key=True),
     sa.Column("chat_id", sa.String(128), primary_key=True),
-    sa.Column("actions", sa.JSON, nullable=False),
-    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("action", sa.String(64), nullable=True),
+    sa.Column("menu", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("shown_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_in("state", MENU_STATES), name="state"),
 )
 
 link_codes = sa.Table(

@@ -586,3 +586,46 @@ def test_messages_that_must_carry_their_details(language: str) -> None:
     for key in DYNAMIC_FAMILIES["help.command."]:
         line = texts[f"help.command.{key}"]
         assert line.startswith(f"/{key} ") and "\n" not in line, key
+
+
+# --- wording per channel ------------------------------------------------------------------
+
+CHANNELS = ("telegram", "wecom", "console")
+# What only Telegram has: its reply keyboard's location button, photo captions, live locations.
+TELEGRAM_ONLY = {
+    "zh_CN": ("发送当前位置", "配文字说明", "带文字说明", "实时位置", "附件菜单"),
+    "en": ("Send my current location", "caption", "live location", "attachment menu"),
+    "zh_TW": ("傳送目前位置", "附文字說明", "帶文字說明", "即時位置", "附件選單"),
+}
+
+
+def _variants(language: str) -> dict[str, str]:
+    """Channel variants (`<key>.<channel>`, see bot/i18n.py) -> the key they stand in for."""
+    return {key: key.rsplit(".", 1)[0] for key in messages(language) if key.rsplit(".", 1)[-1] in CHANNELS}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_channel_variants_stand_in_for_a_key_with_the_same_placeholders(language: str) -> None:
+    texts = messages(language)
+    assert _variants(language), "no channel variants found: the check below checks nothing"
+    for variant, key in _variants(language).items():
+        assert key in texts, f"{variant} varies a key that does not exist"
+        assert placeholders(texts[variant]) == placeholders(texts[key]), variant
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_nothing_on_wechat_work_points_at_what_only_telegram_has(language: str) -> None:
+    translator = Translator(load_catalogs(LOCALES_DIR, LANGUAGES), "zh_CN", ZoneInfo("Asia/Shanghai"))
+    keyboard = [translator.gettext(language, key) for key, _ in MENU]
+    shown = {
+        key: translator.gettext(language, key, "wecom")
+        for key in messages(language)
+        if not key.startswith("menu.") and key not in _variants(language)
+    }
+    wrong = {
+        key: [phrase for phrase in (*keyboard, *TELEGRAM_ONLY[language]) if phrase in text]
+        for key, text in shown.items()
+    }
+    assert not {key: found for key, found in wrong.items() if found}
+    # The same keys keep their Telegram wording there.
+    assert translator.gettext(language, "report.ask_location") != shown["report.ask_location"]

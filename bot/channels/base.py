@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,6 +27,15 @@ class Undeliverable(DeliveryError):
     def __init__(self, reason: str, *, blocked: bool = False) -> None:
         super().__init__(reason)
         self.blocked = blocked
+
+
+@dataclass(frozen=True)
+class MenuPick:
+    """A replied number: the action of an open choice, or (action None) a menu that is gone,
+    to be said so in `language`."""
+
+    action: str | None
+    language: str
 
 
 class Channel(Protocol):
@@ -75,6 +85,18 @@ class Inbox(Protocol):
 
     async def finish(self, inbox_id: int, state: str) -> None: ...
 
-    async def menu_action(self, channel: str, chat_id: str, number: int) -> str | None: ...
+    async def menu_pick(self, channel: str, chat_id: str, number: int) -> MenuPick | None:
+        """What a replied number stands for (see MenuPick); None: it is just a number."""
+        ...
 
-    async def remember_menus(self, channel: str, chat_ids: list[str], actions: list[str | None]) -> None: ...
+    async def menus_answered(self, channel: str, chat_id: str, action: str | None) -> None:
+        """A card button (`action`) was pressed, or (None) the person wrote something else."""
+        ...
+
+    async def menu_numbers(self, channel: str, chat_ids: list[str]) -> dict[str, int]:
+        """The first number a new menu may use in each chat (open numbers never repeat)."""
+        ...
+
+    async def remember_menu(
+        self, channel: str, chat_ids: list[str], first: int, actions: list[str | None], menu: str
+    ) -> None: ...

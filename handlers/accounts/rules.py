@@ -49,20 +49,26 @@ async def grant_role(
     grid_keys: list[str],
     now: datetime,
     display_name: str | None = None,
+    chat_id: str | None = None,
 ) -> User:
     """Set a role from the command line; the person need not have talked to the bot yet.
 
     Someone who has talked to the bot keeps everything (profile, reports, points); `display_name`
     only names a person who has no name of their own yet.
+
+    `chat_id` is their private chat where the platform knows it without them writing first
+    (on WeChat Work the UserID is the chat), so cards reach them at once.
     """
     if role not in ROLES:
         raise DomainError("error.unknown_role", role=role)
     found = await repos.users.by_identity(channel, external_id)
     if found is None:
         user = await repos.users.create(display_name or external_id, now, role=role)
-        await repos.users.add_identity(channel, external_id, user.id, None, now)
+        await repos.users.add_identity(channel, external_id, user.id, chat_id, now)
     else:
-        user = found[0]
+        user, identity = found
+        if identity.chat_id is None and chat_id is not None:
+            await repos.users.touch_identity(channel, external_id, chat_id, identity.last_seen_at)
         await repos.users.update(user.id, role=role)
         if display_name and user.display_name == external_id:
             await repos.users.update(user.id, display_name=display_name)
@@ -89,11 +95,14 @@ async def grant_from_command_line(
     grid_keys: list[str],
     now: datetime,
     display_name: str | None = None,
+    chat_id: str | None = None,
 ) -> RoleChange:
     """`shouwang role grant`: set the role and record who got what (the operator acts, not a user)."""
     found = await repos.users.by_identity(channel, external_id)
     previous = found[0].role if found is not None else RESIDENT
-    person = await grant_role(repos, channel, external_id, role, grid_keys, now, display_name)
+    person = await grant_role(
+        repos, channel, external_id, role, grid_keys, now, display_name, chat_id=chat_id
+    )
     grids = await repos.users.grids_of(person.id)
     await repos.audit.record(
         now,

@@ -47,7 +47,7 @@ def name(person: User | None) -> Text | Verbatim:
 
 
 # Telegram is called Telegram in every language.
-_CHANNEL_LABELS = {"wecom": "channel.wecom", "console": "channel.console"}
+_CHANNEL_LABELS = {"wecom": "channel.wecom_name", "console": "channel.console_name"}
 
 
 def channel_label(channels: tuple[str, ...] | list[str]) -> Text | Verbatim:

@@ -139,14 +139,11 @@ async def test_a_patrol_on_telegram_from_planning_to_points(onboarded: Live, api
 
 
 async def press_in_menu(bot: WeComBot, user: str, action: str) -> list[dict[str, Any]]:
-    """Reply with the number the member's last numbered menu gives `action` (what a person would type)."""
-    for number in range(1, 30):
-        offered = await bot.repos(lambda r, n=number: r.menus.action("wecom", user, n))
-        if offered == action:
-            return await bot.say(user, str(number))
-        if offered is None:
-            break
-    raise AssertionError(f"{action} is not in {user}'s last menu")
+    """Reply with the number the member's open menus give `action` (what a person would type)."""
+    entries = await bot.repos(lambda r: r.menus.entries("wecom", user))
+    numbers = [n for n, (offered, state) in entries.items() if offered == action and state == "open"]
+    assert len(numbers) == 1, f"{action} is not (once) in {user}'s open menus {entries}"
+    return await bot.say(user, str(numbers[0]))
 
 
 async def test_patrols_on_wecom_check_in_by_location_and_a_no_show_ban(

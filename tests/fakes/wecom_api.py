@@ -86,7 +86,9 @@ ERRMSG: dict[int, str] = {
     44004: "empty content",
     45009: "api freq out of limit",
     47001: "data format error",
+    60011: "no privilege to access/modify contact/party/agent",
     60020: "not allow to access from your ip",
+    60111: "userid not found",
     81013: "user & party & tag all invalid",
     86001: "chatid invalid",
     93000: "invalid webhook url",
@@ -203,6 +205,12 @@ class FakeWeComApi:
         self.per_user_per_minute = per_user_per_minute
         self.robot_limit_per_minute = robot_limit_per_minute
         self.ip_blocked = False  # True: every token-authenticated call answers 60020
+        # Members' names as the contacts hold them (user/get); a member not listed is named
+        # by their UserID, as a member whose name was never changed from it would be.
+        self.names: dict[str, str] = {}
+        # True: user/get answers 60011 (the app may not read the contacts), as for an app
+        # whose visible range does not include the member.
+        self.contacts_hidden = False
 
         self.calls: list[ApiCall] = []
         self.sent: list[SentMessage] = []
@@ -228,6 +236,7 @@ class FakeWeComApi:
             "/cgi-bin/media/get": ("GET", self._media_get),
             "/cgi-bin/appchat/send": ("POST", self._appchat_send),
             "/cgi-bin/webhook/send": ("POST", self._webhook_send),
+            "/cgi-bin/user/get": ("GET", self._user_get),
         }
         self.app = Starlette(routes=[Route("/cgi-bin/{rest:path}", self._endpoint, methods=["GET", "POST"])])
         self._loopback = LoopbackServer(self.app, "fake WeChat Work server")
@@ -660,6 +669,17 @@ class FakeWeComApi:
             media_type=media.content_type,
             headers={"Content-disposition": f'attachment; filename="{media.filename}"'},
         )
+
+    async def _user_get(self, request: Request, call: ApiCall) -> JSONDict:
+        self._check_token(call)
+        userid = call.query.get("userid", "")
+        if not userid:
+            raise _ApiError(40035)
+        if self.contacts_hidden:
+            raise _ApiError(60011)
+        if self.known_users is not None and userid.lower() not in self.known_users:
+            raise _ApiError(60111)
+        return {"errcode": 0, "errmsg": "ok", "userid": userid, "name": self.names.get(userid, userid)}
 
     async def _appchat_send(self, request: Request, call: ApiCall) -> JSONDict:
         self._check_token(call)

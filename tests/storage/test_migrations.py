@@ -36,7 +36,7 @@ async def test_migrations_build_exactly_the_declared_schema(empty_database_url: 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0009"
+    assert version == "0010"
     await database.close()
 
 
@@ -186,3 +186,27 @@ async def _execute_at(database: Database, statements: list[str]) -> None:
             if ":t" in statement:
                 text = text.bindparams(sa.bindparam("t", NOW, UTCDateTime()))
             await connection.execute(text)
+
+
+async def test_wecom_staff_granted_before_0010_become_reachable(empty_database_url: str) -> None:
+    database = Database(empty_database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_upgrade_to("0007"))
+    await _execute_at(
+        database,
+        [
+            "INSERT INTO users (id, display_name, role, created_at) VALUES (1, 'w', 'grid_worker', :t)",
+            "INSERT INTO users (id, display_name, role, created_at) VALUES (2, 't', 'police', :t)",
+            "INSERT INTO identities (channel, external_id, user_id, chat_id, last_seen_at)"
+            " VALUES ('wecom', 'LiXiaoMing', 1, NULL, :t)",
+            # On Telegram the person must press Start first: no chat until then.
+            "INSERT INTO identities (channel, external_id, user_id, chat_id, last_seen_at)"
+            " VALUES ('telegram', '3001', 2, NULL, :t)",
+        ],
+    )
+    await database.migrate()
+    async with database.transaction() as connection:
+        repos = Repos(connection)
+        assert [i.chat_id for i in await repos.users.identities(1)] == ["LiXiaoMing"]
+        assert [i.chat_id for i in await repos.users.identities(2)] == [None]
+    await database.close()

@@ -94,6 +94,22 @@ class WeComApi:
                 raise DeliveryError(f"wecom unreachable: {error}") from error
         raise AssertionError("unreachable")
 
+    async def user_name(self, user_id: str) -> str | None:
+        """The member's name from the contacts (`user/get`); None if the app may not read it."""
+        stale: str | None = None
+        for attempt in range(2):
+            token = await self.token(stale=stale)
+            try:
+                data = await self._get_json("/cgi-bin/user/get", {"access_token": token, "userid": user_id})
+            except WeComError as error:
+                if error.errcode in TOKEN_EXPIRED and attempt == 0:
+                    stale = token
+                    continue
+                return None
+            name = str(data.get("name") or "").strip()
+            return name or None
+        return None
+
     async def media(self, media_id: str) -> bytes:
         stale: str | None = None
         for attempt in range(2):

@@ -2,8 +2,9 @@
 
 Inbound: the callback endpoint (callback.py) stores each verified message in the
 inbox; this channel's worker then feeds the stored messages to the engine. A
-numbered text menu stands in for buttons ("1" answers the first choice), with a
-button card alongside. Outbound: every reply goes through the outbox, so rate
+numbered text menu stands in for buttons, with a button card alongside; numbers are
+unique among a chat's open menus (storage/inbox.py, MenuRepo), so a reply of "5"
+cannot act on another card than the one that showed it. Outbound: every reply goes through the outbox, so rate
 limits and token expiry are retried rather than lost. Police groups are reached
 through group robots (群机器人, ``robot:<key>``) or app group chats (``appchat:<chatid>``).
 """
@@ -15,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import logging
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -27,6 +29,7 @@ from bot.channels.base import DeliveryError, Host, Inbox, RetryLater, Undelivera
 from bot.channels.wecom.api import MAX_RECIPIENTS, WeComApi, WeComConfig, WeComError
 from bot.channels.wecom.callback import CallbackEndpoint
 from bot.channels.wecom.crypto import CallbackCrypto
+from bot.channels.wecom.fit import fit, fit_bytes
 from bot.channels.wecom.pacing import Progress, Window, content_digest, fingerprint, progress_key
 from bot.i18n import RenderedMessage, Translator
 from handlers.messages import Document, Incoming, Location, Reply, Text
@@ -43,6 +46,12 @@ PER_MEMBER_PER_MINUTE = 30
 MAX_IN_FLIGHT = 4
 PER_ROBOT_PER_MINUTE = 20
 CARD_MAX_BUTTONS = 6
+MENU_DIGITS = 4
+# What a button card shows in full (WeChat Work's documented advice for its title and buttons).
+CARD_TITLE_CHARS = 26
+CARD_BUTTON_CHARS = 10
+# Members whose names are kept in memory; the engine stores them on the person's row anyway.
+NAME_CACHE_SIZE = 10_000
 
 
 # One part of a message to members: sends it to the given members, returns the API's answer.
@@ -74,6 +83,7 @@ class WeComChannel:
         self._members = Window(PER_MEMBER_PER_MINUTE, self._seconds)
         self._robots = Window(PER_ROBOT_PER_MINUTE, self._seconds)
         self._progress = Progress()
+        self._names: dict[str, str] = {}
         crypto = CallbackCrypto(config.token, config.aes_key, config.corp_id)
         self.endpoint = CallbackEndpoint(crypto, partial(inbox.accept, NAME), self._wake.set)
 
@@ -132,16 +142,32 @@ class WeComChannel:
             "channel": NAME,
             "user_external_id": user,
             "chat_id": user,
-            "display_name": user,
+            "display_name": await self._name_of(user),
         }
         kind = str(message.get("MsgType", "")).lower()
         if kind == "text":
             text = str(message.get("Content") or "").strip()
             # isdecimal, not isdigit: "²" is a digit that int() refuses.
-            if text.isdecimal() and len(text) <= 3:
-                action = await self.inbox.menu_action(NAME, user, int(text))
-                if action is not None:
-                    return Incoming(**base, action=action)
+            # Four digits: an officer's numbers keep counting up while cards arrive unanswered.
+            if text.isdecimal() and len(text) <= MENU_DIGITS:
+                pick = await self.inbox.menu_pick(NAME, user, int(text))
+                if pick is not None and pick.action is not None:
+                    return Incoming(**base, action=pick.action)
+                if pick is not None:
+                    # Acting on whatever now has this number would be acting on something else.
+                    await self.host.defer(NAME, user, pick.language, [Reply(Text("wecom.menu_gone"))])
+                    return None
+        incoming = await self._read(message, kind, base)
+        if incoming is not None or kind != "event":
+            # Anything else the person does answers (or passes over) the menus shown before;
+            # a card's button answers that card only.
+            clicked = incoming.action if incoming is not None and kind == "event" else None
+            await self.inbox.menus_answered(NAME, user, clicked)
+        return incoming
+
+    async def _read(self, message: dict[str, Any], kind: str, base: dict[str, Any]) -> Incoming | None:
+        if kind == "text":
+            text = str(message.get("Content") or "").strip()
             if text.startswith("/"):
                 word, _, args = text.partition(" ")
                 return Incoming(**base, command=word[1:].lower(), args=args.strip())
@@ -170,6 +196,23 @@ class WeComChannel:
                 return Incoming(**base, action=str(message.get("EventKey") or ""))
             return None  # enter_agent, LOCATION reports and the like need no answer.
         return Incoming(**base, unsupported=kind or "other")
+
+    async def _name_of(self, user: str) -> str:
+        """The member's name as the contacts have it: callbacks carry only the UserID.
+
+        Asked once per member and process; the engine keeps it on the person's row. When the
+        contacts cannot be read (no permission, the API unreachable) the UserID stands in.
+        """
+        name = self._names.get(user)
+        if name is None:
+            try:
+                name = await self.api.user_name(user) or user
+            except DeliveryError:
+                return user  # asked again next time
+            if len(self._names) >= NAME_CACHE_SIZE:
+                self._names.clear()
+            self._names[user] = name
+        return name
 
     # --- outbound -----------------------------------------------------------------
 
@@ -220,20 +263,28 @@ class WeComChannel:
         Members who already got the first parts of it (a later part was refused last time)
         get only the rest; a member over the per-minute limit is told to wait (RetryLater).
         """
-        parts = self._member_parts(message, photos)
         content = content_digest(message, photos)
+        has_menu = any(message.buttons)
+        # Each member's menu continues after the numbers still open in their chat, so members
+        # whose chats differ get the text in separate calls (most have nothing open: one call).
+        firsts = await self.inbox.menu_numbers(NAME, users) if has_menu else {}
+        parts_from: dict[int, list[tuple[_MemberPart, bool]]] = {}
         results: dict[str, str | DeliveryError] = {}
-        by_progress: dict[int, list[str]] = defaultdict(list)
+        groups: dict[tuple[int, int], list[str]] = defaultdict(list)
         for user in users:
+            first = firsts.get(user, 1)
+            if first not in parts_from:
+                parts_from[first] = self._member_parts(message, photos, first)
+            parts = parts_from[first]
             done = self._progress.done(progress_key(user, content))
             try:
                 self._members.take(user, len(parts) - done)
             except RetryLater as wait:
                 results[user] = wait
                 continue
-            by_progress[done].append(user)
-        for done, group in by_progress.items():
-            results.update(await self._run_member_parts(group, parts, done, content))
+            groups[(first, done)].append(user)
+        for (first, done), group in groups.items():
+            results.update(await self._run_member_parts(group, parts_from[first], done, content))
         return results
 
     async def _run_member_parts(
@@ -267,8 +318,13 @@ class WeComChannel:
             results[user] = msgid
         return results
 
-    def _member_parts(self, message: RenderedMessage, photos: list[bytes]) -> list[tuple[_MemberPart, bool]]:
-        """The calls that make up a message to members, each marked whether it is the message itself."""
+    def _member_parts(
+        self, message: RenderedMessage, photos: list[bytes], first: int
+    ) -> list[tuple[_MemberPart, bool]]:
+        """The calls that make up a message to members, each marked whether it is the message itself.
+
+        The numbered menu starts at `first`.
+        """
         actions = [b.action for row in message.buttons for b in row]
         with_card = bool(actions) and len(actions) <= CARD_MAX_BUTTONS and all(actions)
         agent = self.config.agent_id
@@ -288,13 +344,12 @@ class WeComChannel:
             return await send(users, {"msgtype": "image", "image": {"media_id": uploaded["media_id"]}})
 
         async def text_part(users: list[str]) -> dict[str, Any]:
-            content = _clip(with_numbered_menu(message), TEXT_LIMIT_BYTES)
+            content = fit_bytes(with_numbered_menu(message, first), TEXT_LIMIT_BYTES)
             answer = await send(users, {"msgtype": "text", "text": {"content": content}})
-            # The numbers in this text are what a reply of "1" means from now on; a message
-            # without a menu clears the old one, so a typed building number stays a number.
+            # Remembered once shown: the numbers in this text are what those replies mean now.
             invalid = {user for user in str(answer.get("invaliduser") or "").split("|") if user}
             reached = [user for user in users if user.lower() not in invalid]
-            await self.inbox.remember_menus(NAME, reached, actions)
+            await self.inbox.remember_menu(NAME, reached, first, actions, secrets.token_hex(8))
             return answer
 
         async def card_part(users: list[str]) -> dict[str, Any]:
@@ -325,17 +380,12 @@ class WeComChannel:
         return parts
 
     async def _send_robot(self, key: str, message: RenderedMessage, photos: list[bytes]) -> str:
-        text = message.text
-        if message.buttons:
-            labels = " / ".join(b.label for row in message.buttons for b in row)
-            hint = Text("wecom.act_in_app", {"actions": labels})
-            text += "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link)
+        text = self._group_text(message)
         parts: list[Callable[[], Awaitable[None]]] = []
         for photo in photos[:1]:
             image = {"base64": base64.b64encode(photo).decode(), "md5": hashlib.md5(photo).hexdigest()}
             parts.append(partial(self.api.robot, key, {"msgtype": "image", "image": image}))
-        content = {"content": _clip(text, TEXT_LIMIT_BYTES)}
-        parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": content}))
+        parts.append(partial(self.api.robot, key, {"msgtype": "text", "text": {"content": text}}))
         progress_key = fingerprint(ROBOT_PREFIX + key, message, photos[:1])
         self._robots.take(key, self._progress.remaining(progress_key, len(parts)))
         await self._progress.run(progress_key, parts)
@@ -347,20 +397,34 @@ class WeComChannel:
             json={
                 "chatid": chat,
                 "msgtype": "text",
-                "text": {"content": _clip(message.text, TEXT_LIMIT_BYTES)},
+                "text": {"content": self._group_text(message)},
             },
         )
         return f"appchat-{time.time_ns()}"
 
+    def _group_text(self, message: RenderedMessage) -> str:
+        """A message for a group (robot or app group chat): these carry no buttons and no numbered
+        menu (a reply there does not reach the app), so the actions are named, to be taken in
+        the app; the hint is kept whole, the text shortened if need be."""
+        if not message.buttons:
+            return fit_bytes(message.text, TEXT_LIMIT_BYTES)
+        labels = " / ".join(b.label for row in message.buttons for b in row)
+        hint = Text("wecom.act_in_app", {"actions": labels})
+        tail = "\n\n" + self.translator.text(self.host.default_language, hint, self.deep_link, NAME)
+        return fit_bytes(message.text, TEXT_LIMIT_BYTES - len(tail.encode())) + tail
 
-def with_numbered_menu(message: RenderedMessage) -> str:
-    lines = [message.text]
-    number = 0
+
+def with_numbered_menu(message: RenderedMessage, first: int = 1, limit: int = TEXT_LIMIT_BYTES) -> str:
+    """The text with its choices numbered from `first`, in `limit` bytes: a long text is
+    shortened, never the menu under it (a reply needs the numbers)."""
+    lines = []
+    number = first
     for row in message.buttons:
         for button in row:
-            number += 1
             lines.append(f"{number}. {button.label}" + (f" {button.url}" if button.url else ""))
-    return "\n".join(lines)
+            number += 1
+    menu = "".join("\n" + line for line in lines)
+    return fit_bytes(message.text, max(limit - len(menu.encode()), limit // 4)) + menu
 
 
 def button_card(user: str, agent: int, message: RenderedMessage) -> dict[str, Any]:
@@ -372,15 +436,10 @@ def button_card(user: str, agent: int, message: RenderedMessage) -> dict[str, An
         "agentid": agent,
         "template_card": {
             "card_type": "button_interaction",
-            "main_title": {"title": first_line[:26]},
+            "main_title": {"title": fit(first_line, CARD_TITLE_CHARS)},
             "task_id": f"sw-{time.time_ns()}",
-            "button_list": [{"text": b.label[:10], "style": 1, "key": b.action} for b in buttons],
+            "button_list": [
+                {"text": fit(b.label, CARD_BUTTON_CHARS), "style": 1, "key": b.action} for b in buttons
+            ],
         },
     }
-
-
-def _clip(text: str, limit: int) -> str:
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode(errors="ignore") + "…"
