@@ -45,6 +45,9 @@ async def test_deleteme_is_confirmed_by_its_number_and_erases(bot: WeComBot, fak
     assert erased.erased_at is not None and erased.building is None
     (entry,) = await bot.repos(lambda r: r.audit.entries(action="person.erase"))
     assert (entry.via, entry.subject_id) == ("wecom", before[0].id)
+    # What they wrote is not kept in the inbox once handled: only the key that recognises a retry.
+    handled = await bot.inbox_rows()
+    assert handled and all(row.state == "done" and row.payload == {} for row in handled)
     # The old menu's numbers mean nothing now: the next message is a stranger's.
     again = await bot.say(REPORTER, "1")
     assert "简体中文" in numbered(again[0]["text"]["content"])
