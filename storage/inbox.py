@@ -36,9 +36,7 @@ class InboxRepo(Repo):
         # Once handled, only the key that recognises a retry is needed: what the person wrote (and
         # who they are on the platform) is not kept here, so erasure has nothing to find in it.
         await self.c.execute(
-            t.inbox.update()
-            .where(t.inbox.c.id == inbox_id)
-            .values(state=state, processed_at=now, payload={})
+            t.inbox.update().where(t.inbox.c.id == inbox_id).values(state=state, processed_at=now, payload={})
         )
 
 
