@@ -69,7 +69,12 @@ FEATURE = Feature(
             "redemptions", "user_id", "rewards asked for, their pickup codes and the decisions", KEEP
         ),
         PersonalData(
-            "redemptions", "decided_by", "redemptions this officer approved or rejected, and why", KEEP
+            "redemptions",
+            "decided_by",
+            "redemptions this officer approved or rejected, and why",
+            KEEP,
+            # Not the requester's pickup code: that is theirs.
+            columns=("id", "user_id", "reward_key", "cost", "state", "reason", "decided_at"),
         ),
         PersonalData("honours", "user_id", "monthly honours won (平安卫士, 优秀志愿者)", KEEP),
     ),
