@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.accounts import rules as accounts
-from handlers.registry import CLEAR, KEEP, Feature, PersonalData
+from handlers.registry import CLEAR, KEEP, Erasure, Feature, PersonalData
 from handlers.timebank import awards, exports, honours, leaderboard, points, rewards, rules
+from storage.ledger import redemption_ref
 from storage.personal import PersonalDataRepo
 from storage.repositories import Repos
+from storage.rewards import PENDING, REJECTED
 
 
 async def _accounts_with_entries(repos: Repos, user_id: int) -> list[dict[str, Any]]:
@@ -19,6 +21,15 @@ async def _accounts_with_entries(repos: Repos, user_id: int) -> list[dict[str, A
     for account in accounts_held:
         account["entries"] = await personal.ledger_of_accounts([account["id"]])
     return accounts_held
+
+
+async def _withdraw_pending_redemptions(erasure: Erasure) -> None:
+    """Nobody will come for a reward asked for by an erased person: the request is withdrawn and
+    the held points go back to their (nameless) account, so the stock is not taken for nobody."""
+    repos = erasure.repos
+    for redemption in await repos.rewards.of_user(erasure.user_id, (PENDING,), limit=1000):
+        if await repos.rewards.decide(redemption.id, REJECTED, None, erasure.now):
+            await repos.ledger.release(redemption_ref(redemption.id), None, erasure.now)
 
 
 _EVERYONE = ("points", "rewards", "leaderboard")
@@ -66,7 +77,11 @@ FEATURE = Feature(
             clear=("grid_key",),
         ),
         PersonalData(
-            "redemptions", "user_id", "rewards asked for, their pickup codes and the decisions", KEEP
+            "redemptions",
+            "user_id",
+            "rewards asked for, their pickup codes and the decisions",
+            KEEP,
+            eraser=_withdraw_pending_redemptions,
         ),
         PersonalData(
             "redemptions",

@@ -15,6 +15,7 @@ from handlers.features import REGISTRY
 from handlers.privacy import rules as privacy
 from storage import schema as t
 from storage.db import Database
+from storage.ledger import redemption_ref
 from storage.personal import ERASED_RECIPIENT, PersonalDataRepo
 from storage.repositories import Repos
 from tests.harness import test_community as community_for_tests
@@ -171,6 +172,13 @@ async def test_erasure_keeps_every_points_sum_and_every_report(db: Database) -> 
         await repos.users.update(wang, building="3", grid_key="g1", language="zh_CN")
         await repos.ledger.credit_user(wang, 40, "test:1", "points.award", {}, chen, NOW)
         await repos.ledger.credit_user(chen, 15, "test:2", "points.award", {}, wang, NOW)
+        # A reward asked for and not yet decided: 10 of wang's 40 points are held for it.
+        redemption = await repos.rewards.request(wang, "haircut", 10, NOW)
+        assert redemption is not None
+        await repos.ledger.reserve(
+            wang, 10, redemption_ref(redemption.id), "points.reason.redemption_requested", {}, wang, NOW
+        )
+        assert await repos.ledger.balance(wang) == 30
         first = await file_report(repos, wang, "2026-0001", "resolved")
         await file_report(repos, wang, "2026-0002")
         await repos.reports.add_event(first, wang, None, "submitted", None, NOW)
@@ -189,13 +197,14 @@ async def test_erasure_keeps_every_points_sum_and_every_report(db: Database) -> 
         assert (erased.identities, erased.messages_dropped) == (1, 0)
     async with db.transaction() as connection:
         repos = Repos(connection, community.tz)
-        assert (
-            await rows(repos, sa.select(t.point_accounts).order_by(t.point_accounts.c.id))
-            == before["accounts"]
-        )
-        assert (
-            await rows(repos, sa.select(t.ledger_entries).order_by(t.ledger_entries.c.id)) == before["ledger"]
-        )
+        # Nothing booked is changed or removed; the one new entry gives back the held points of the
+        # request nobody will collect.
+        ledger = await rows(repos, sa.select(t.ledger_entries).order_by(t.ledger_entries.c.id))
+        assert ledger[: len(before["ledger"])] == before["ledger"]
+        assert len(ledger) == len(before["ledger"]) + 1
+        assert (await repos.rewards.get(redemption.id)).state == "rejected"  # type: ignore[union-attr]
+        accounts = await rows(repos, sa.select(t.point_accounts.c.id).order_by(t.point_accounts.c.id))
+        assert accounts == [(row[0],) for row in before["accounts"]]
         earned = await rows(repos, sa.select(t.point_earnings.c.points).order_by(t.point_earnings.c.user_id))
         assert earned == before["earnings"]
         community_balance = (
@@ -203,6 +212,8 @@ async def test_erasure_keeps_every_points_sum_and_every_report(db: Database) -> 
         ).scalar_one()
         assert community_balance == 0
         assert await repos.ledger.balance(wang) == 40 and await repos.ledger.balance(chen) == 15
+        held = sa.select(t.point_accounts.c.balance).where(t.point_accounts.c.kind == "reserved")
+        assert (await connection.execute(held)).scalar_one() == 0
         reports = await repos.reports.by_reporter(wang)
         assert [r.ticket for r in reports] == ["2026-0002", "2026-0001"] and all(r.anonymous for r in reports)
         assert [e.actor_id for e in await repos.reports.events(first)] == [wang]
