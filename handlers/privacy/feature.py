@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.privacy import rights, rules, views
-from handlers.registry import Feature
+from handlers.registry import KEEP, Feature, PersonalData
 from storage.roles import COMMANDERS
 
 FEATURE = Feature(
@@ -19,4 +19,9 @@ FEATURE = Feature(
     on_start=rules.on_start,
     # retention_days.
     community_section="privacy",
+    # The audit log names people by id only and is append-only: kept, and shown to them.
+    personal_data=(
+        PersonalData("audit_log", "subject_id", "privileged actions taken on this person", KEEP),
+        PersonalData("audit_log", "actor_id", "privileged actions this person took", KEEP),
+    ),
 )
