@@ -188,9 +188,7 @@ async def _person(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await database.close()
     translator = Translator.load(community.default_language, community.tz)
-    readable = translator.text(
-        language, privacy_views.readable(found, community.name), lambda payload: payload
-    )
+    readable = translator.text(language, privacy_views.readable(found, community), lambda payload: payload)
     text_path = args.out.with_suffix(".txt")
     _write_private(args.out, found.to_json())
     _write_private(text_path, readable.encode("utf-8"))

@@ -23,7 +23,7 @@ async def my_data(ctx: Ctx) -> None:
         subject_id=ctx.user.id,
         detail={"rows": export.row_count, "sections": len(export.sections)},
     )
-    ctx.response.replies.extend(views.export_replies(export, ctx.community.name))
+    ctx.response.replies.extend(views.export_replies(export, ctx.community))
 
 
 async def delete_me(ctx: Ctx) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from handlers import choices
-from handlers.messages import Choice, Document, Lines, Reply, Text, Verbatim, When
+from handlers.community import Community
+from handlers.messages import Choice, Document, Lines, Reply, Text, Verbatim
 from handlers.privacy.rules import PersonalExport
 from storage.models import User
 
@@ -15,9 +16,10 @@ ACTION = "prv"
 _INDENT = "    "
 
 
-def _value(value: Any) -> Text | Verbatim | When:
+def _value(value: Any, tz: tzinfo) -> Text | Verbatim:
     if isinstance(value, datetime):
-        return When(value)
+        # With the year, unlike the chat's short times: a record may be years old.
+        return Verbatim(value.astimezone(tz).strftime("%Y-%m-%d %H:%M"))
     if value is None:
         return Text("mydata.doc_empty")
     if isinstance(value, bool):
@@ -25,7 +27,7 @@ def _value(value: Any) -> Text | Verbatim | When:
     return Verbatim(str(value))
 
 
-def _row_lines(row: dict[str, Any], depth: int) -> list[Text | Verbatim | Lines]:
+def _row_lines(row: dict[str, Any], depth: int, tz: tzinfo) -> list[Text | Verbatim | Lines]:
     lines: list[Text | Verbatim | Lines] = []
     indent = _INDENT * depth
     for name, value in row.items():
@@ -33,16 +35,21 @@ def _row_lines(row: dict[str, Any], depth: int) -> list[Text | Verbatim | Lines]
             lines.append(Text("mydata.doc_list", {"indent": indent, "name": name, "count": len(value)}))
             for number, item in enumerate(value, 1):
                 lines.append(Text("mydata.doc_row", {"indent": indent + _INDENT, "number": number}))
-                lines.extend(_row_lines(item, depth + 2))
+                lines.extend(_row_lines(item, depth + 2, tz))
         else:
-            lines.append(Text("mydata.doc_field", {"indent": indent, "name": name, "value": _value(value)}))
+            lines.append(
+                Text("mydata.doc_field", {"indent": indent, "name": name, "value": _value(value, tz)})
+            )
     return lines
 
 
-def readable(export: PersonalExport, community: str) -> Lines:
+def readable(export: PersonalExport, community: Community) -> Lines:
     """Everything held, one section per kind of data, in the reader's language."""
     lines: list[Text | Verbatim | Lines] = [
-        Text("mydata.doc_title", {"community": community, "when": When(export.exported_at)}),
+        Text(
+            "mydata.doc_title",
+            {"community": community.name, "when": _value(export.exported_at, community.tz)},
+        ),
         Text("mydata.doc_intro"),
     ]
     for section in export.sections:
@@ -52,12 +59,12 @@ def readable(export: PersonalExport, community: str) -> Lines:
         )
         for number, row in enumerate(section.rows, 1):
             lines.append(Text("mydata.doc_row", {"indent": _INDENT, "number": number}))
-            lines.extend(_row_lines(row, 2))
+            lines.extend(_row_lines(row, 2, community.tz))
     return Lines(tuple(lines))
 
 
-def export_replies(export: PersonalExport, community: str) -> list[Reply]:
-    day = export.exported_at.date().isoformat()
+def export_replies(export: PersonalExport, community: Community) -> list[Reply]:
+    day = export.exported_at.astimezone(community.tz).date().isoformat()
     text_file = Document(f"shouwang-mydata-{day}.txt", "text/plain", b"", readable(export, community))
     json_file = Document(f"shouwang-mydata-{day}.json", "application/json", export.to_json())
     return [
