@@ -64,11 +64,12 @@ class PersonalDataRepo(Repo):
             .where(o.channel == channel, o.chat_id.in_(list(chat_ids)), o.state == PENDING)
             .values(state="failed", last_error=ERASED_RECIPIENT, sent_at=now)
         )
-        # What was sent stays for the delivery statistics, no longer addressed to the person.
+        # What was sent stays for the delivery statistics, no longer addressed to the person and
+        # without what it said (a /mydata file sent through the outbox is a copy of all they were).
         await self.c.execute(
             t.outbox.update()
             .where(o.channel == channel, o.chat_id.in_(list(chat_ids)))
-            .values(chat_id=ERASED_CHAT)
+            .values(chat_id=ERASED_CHAT, payload={})
         )
         m = t.menus.c
         await self.c.execute(t.menus.delete().where(m.channel == channel, m.chat_id.in_(list(chat_ids))))

@@ -126,8 +126,8 @@ async def test_messages_to_an_erased_person_are_dropped_not_deleted(db: Database
     async with db.transaction() as connection:
         repos = Repos(connection)
         wang = (await repos.users.create("王", NOW)).id
-        waiting = await repos.outbox.enqueue("console", "wang", "zh_CN", "message", {}, NOW)
-        other = await repos.outbox.enqueue("console", "chen", "zh_CN", "message", {}, NOW)
+        waiting = await repos.outbox.enqueue("console", "wang", "zh_CN", "message", {"text": "王"}, NOW)
+        other = await repos.outbox.enqueue("console", "chen", "zh_CN", "message", {"text": "陈"}, NOW)
         broadcast = await connection.execute(
             t.broadcasts.insert()
             .values(
@@ -150,11 +150,13 @@ async def test_messages_to_an_erased_person_are_dropped_not_deleted(db: Database
         personal = repos.of(PersonalDataRepo)
         assert await personal.drop_messages_to("console", ["wang"], NOW) == 1
         await personal.forget_recipient_chats(wang)
-        found = await rows(
-            repos, sa.select(t.outbox.c.id, t.outbox.c.state, t.outbox.c.last_error, t.outbox.c.chat_id)
-        )
+        o = t.outbox.c
+        found = await rows(repos, sa.select(o.id, o.state, o.last_error, o.chat_id, o.payload))
         assert sorted(found) == sorted(
-            [(waiting, "failed", ERASED_RECIPIENT, "erased"), (other, "pending", None, "chen")]
+            [
+                (waiting, "failed", ERASED_RECIPIENT, "erased", {}),
+                (other, "pending", None, "chen", {"text": "陈"}),
+            ]
         )
         (recipient,) = await rows(
             repos, sa.select(t.broadcast_recipients.c.id, t.broadcast_recipients.c.chat_id)
