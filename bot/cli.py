@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, time, tzinfo
@@ -15,13 +16,17 @@ from pydantic import ValidationError
 
 from bot import logging_setup
 from bot.community_file import CommunityFileError, load_community
+from bot.i18n import Translator
 from bot.settings import Settings
 from handlers.accounts import linking, roles
 from handlers.accounts import rules as accounts
 from handlers.clock import SystemClock
-from handlers.community import Community
+from handlers.community import LANGUAGES, Community
 from handlers.errors import DomainError
 from handlers.media import MediaStore
+from handlers.privacy import rights
+from handlers.privacy import rules as privacy
+from handlers.privacy import views as privacy_views
 from handlers.router import Engine
 from storage.audit import VIA_CLI, AuditEntry
 from storage.db import Database
@@ -67,6 +72,17 @@ def _parser() -> argparse.ArgumentParser:
     undo = link_commands.add_parser("undo", help="split an account that a link joined back off")
     undo.add_argument("--channel", required=True, choices=CHANNELS)
     undo.add_argument("--user", required=True, help="the platform user id of the account to split off")
+    person = commands.add_parser("person", help="a person's data rights: export or erase on request")
+    person_commands = person.add_subparsers(dest="person_command", required=True)
+    erase = person_commands.add_parser("erase", help="erase a person (their request made in person)")
+    export = person_commands.add_parser("export", help="write everything held about a person to files")
+    for sub in (erase, export):
+        sub.add_argument("--channel", required=True, choices=["telegram", "wecom", "console"])
+        sub.add_argument("--user", required=True, help="the platform user id, e.g. a Telegram numeric id")
+    export.add_argument(
+        "--out", required=True, type=Path, help="the JSON file; the readable text goes next to it (.txt)"
+    )
+    export.add_argument("--language", choices=list(LANGUAGES), help="of the readable text (default: theirs)")
     return parser
 
 
@@ -111,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "link":
             logging_setup.configure("WARNING")
             return asyncio.run(_undo_link(settings, args))
+        elif args.command == "person":
+            logging_setup.configure("WARNING")
+            return asyncio.run(_person(settings, args))
     except CommunityFileError as error:
         print(f"shouwang: the community file is not valid:\n{error}", file=sys.stderr)
         return 2
@@ -260,6 +279,69 @@ def audit_line(entry: AuditEntry, people: Mapping[int, User], tz: tzinfo) -> str
         f"{at}  {entry.action}  by {actor} via {entry.via}  subject {who(entry.subject_id)}"
         f"  target {entry.target or '-'}  {detail}"
     )
+
+
+async def _person(settings: Settings, args: argparse.Namespace) -> int:
+    community = load_community(settings.community_path)
+    database = Database(settings.database_url)
+    await database.migrate()
+    clock = SystemClock()
+    engine = Engine(database, community, clock, MediaStore(settings.media_dir))
+    declarations = engine.registry.personal_data
+
+    async def erase(repos: Repos) -> privacy.Erased:
+        person = await privacy.find_person(repos, args.channel, args.user)
+        erased = await privacy.erase(repos, community, declarations, person, clock.now())
+        await repos.audit.record(
+            clock.now(),
+            rights.ERASE,
+            via=VIA_CLI,
+            subject_id=person.id,
+            detail={"identities": erased.identities, "messages_dropped": erased.messages_dropped},
+        )
+        return erased
+
+    async def export(repos: Repos) -> tuple[privacy.PersonalExport, str]:
+        person = await privacy.find_person(repos, args.channel, args.user)
+        found = await privacy.export(repos, declarations, person.id, clock.now())
+        await repos.audit.record(
+            clock.now(),
+            rights.EXPORT,
+            via=VIA_CLI,
+            subject_id=person.id,
+            detail={"rows": found.row_count, "sections": len(found.sections)},
+        )
+        return found, args.language or person.language or community.default_language
+
+    try:
+        if args.person_command == "erase":
+            erased = await engine.run(erase)
+            print(
+                f"erased {args.channel} user {args.user} (shouwang user #{erased.user_id}): "
+                f"{erased.identities} chat account(s) removed, {erased.messages_dropped} message(s) dropped"
+            )
+            return 0
+        found, language = await engine.run(export)
+    except DomainError as error:
+        print(f"shouwang: {error.key}", file=sys.stderr)
+        return 2
+    finally:
+        await database.close()
+    translator = Translator.load(community.default_language, community.tz)
+    readable = translator.text(language, privacy_views.readable(found, community), lambda payload: payload)
+    text_path = args.out.with_suffix(".txt")
+    _write_private(args.out, found.to_json())
+    _write_private(text_path, readable.encode("utf-8"))
+    print(f"wrote {args.out} and {text_path}: {found.row_count} records of shouwang user #{found.user_id}")
+    return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Personal data: readable by the operator's account only, from the moment it exists."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that existed keeps its mode otherwise
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
 
 
 if __name__ == "__main__":

@@ -128,13 +128,17 @@ class Translator:
             labels = [self.gettext(language, key) for key, _ in MENU]
         elif reply.keyboard == "location":
             labels = [self.gettext(language, "menu.send_location")]
+        document = reply.document
+        if document is not None and document.text is not None:
+            written = self.text(language, document.text, deep_link).encode("utf-8")
+            document = Document(document.filename, document.mime, written)
         return RenderedMessage(
             self.text(language, reply.text, deep_link, channel),
             buttons,
             reply.photos,
             reply.keyboard,
             labels,
-            reply.document,
+            document,
             reply.pin,
         )
 

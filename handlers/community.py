@@ -293,6 +293,13 @@ class Patrols(BaseModel):
     checkin_radius_m: float = Field(default=300, gt=0, allow_inf_nan=False)
 
 
+class Privacy(BaseModel):
+    model_config = _FROZEN
+
+    # Closed reports older than this many days lose their place and photos (None: kept).
+    retention_days: int | None = Field(default=None, gt=0)
+
+
 class Limits(BaseModel):
     model_config = _FROZEN
 
@@ -334,6 +341,7 @@ class Community(BaseModel):
     timebank: TimeBank = Field(default_factory=TimeBank)
     patrols: Patrols = Field(default_factory=Patrols)
     broadcasts: Broadcasts = Field(default_factory=Broadcasts)
+    privacy: Privacy = Field(default_factory=Privacy)
 
     @field_validator("timezone")
     @classmethod

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from handlers.clock import Clock
     from handlers.community import Community
     from handlers.media import MediaStore
+    from handlers.registry import PersonalData
     from storage.models import Conversation, User
     from storage.repositories import Repos
 
@@ -31,6 +32,8 @@ class Ctx:
     data: dict[str, Any] = field(default_factory=dict)
     # The features' deep links (`/start <payload>` → what it opens), for onboarding to follow.
     links: Mapping[str, Callable[[Ctx], Awaitable[None]]] = field(default_factory=dict)
+    # Every feature's personal data (the registry's), for /mydata and erasure.
+    personal_data: tuple[PersonalData, ...] = ()
 
     @property
     def channel(self) -> str:

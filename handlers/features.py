@@ -8,6 +8,7 @@ from handlers.broadcasts import feature as broadcasts
 from handlers.digest import feature as digest
 from handlers.notices import feature as notices
 from handlers.patrols import feature as patrols
+from handlers.privacy import feature as privacy
 from handlers.registry import Feature, Registry
 from handlers.reports import feature as reports
 from handlers.surveys import feature as surveys
@@ -23,6 +24,7 @@ FEATURES: tuple[Feature, ...] = (
     notices.FEATURE,
     digest.FEATURE,
     surveys.FEATURE,
+    privacy.FEATURE,
 )
 
 # The engine's own commands, which no feature may claim, in /help order.

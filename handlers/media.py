@@ -69,6 +69,11 @@ class MediaStore:
             image.sha256, "image/jpeg", image.width, image.height, len(image.data), relative, now
         )
 
+    async def forget(self, relative_paths: list[str]) -> None:
+        """Delete stored files (erased or past retention); one already gone is no error."""
+        for relative in relative_paths:
+            await asyncio.to_thread((self.root / relative).unlink, missing_ok=True)
+
     async def read(self, repos: Repos, media_id: int) -> bytes | None:
         media = await repos.media.get(media_id)
         if media is None:

@@ -70,11 +70,16 @@ class Choice:
 
 @dataclass(frozen=True)
 class Document:
-    """A file sent with a message: a calendar (.ics) or an export (.csv). Small by design."""
+    """A file sent with a message: a calendar (.ics) or an export (.csv). Small by design.
+
+    With `text`, the file is that text rendered in the reader's language when sent (UTF-8), and
+    `data` is unused: a document written for a person (/mydata) rather than for a program.
+    """
 
     filename: str
     mime: str
     data: bytes
+    text: Text | Lines | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,7 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
             "filename": reply.document.filename,
             "mime": reply.document.mime,
             "data": base64.b64encode(reply.document.data).decode("ascii"),
+            "text": None if reply.document.text is None else _value_to_json(reply.document.text),
         },
     }
 
@@ -230,10 +236,16 @@ def reply_from_json(data: dict[str, Any]) -> Reply:
     )
 
 
-def _document_from_json(data: dict[str, str] | None) -> Document | None:
+def _document_from_json(data: dict[str, Any] | None) -> Document | None:
     if data is None:
         return None
-    return Document(data["filename"], data["mime"], base64.b64decode(data["data"]))
+    text = data.get("text")
+    return Document(
+        data["filename"],
+        data["mime"],
+        base64.b64decode(data["data"]),
+        None if text is None else _value_from_json(text),
+    )
 
 
 def _chart_to_json(chart: Chart) -> dict[str, Any]:

@@ -76,15 +76,65 @@ class OutboxKind:
     ) = None
 
 
+# What erasure (/deleteme, `shouwang person erase`) does with the rows a declaration names. The
+# person's users row itself stays, nameless (see handlers/privacy/rules.py), so every row kept
+# still points at a valid account that no longer says who it was.
+KEEP = "keep"  # a record others rely on (a report, a shift, points): it stays, on the nameless account
+DELETE = "delete"  # only ever about this person (a draft, a chat account, a setting): it goes
+CLEAR = "clear"  # it stays, with the columns named in `clear` emptied (they say who or where)
+ERASE_ACTIONS = (KEEP, DELETE, CLEAR)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """One person being erased, for a declaration's own eraser."""
+
+    repos: Repos
+    community: Community
+    user_id: int
+    now: datetime
+
+
+# The person's rows of a declaration, as JSON-ready dicts, when more than the table's own columns
+# belong in the export (a report's events and photos, an account's ledger entries).
+Exporter = Callable[["Repos", int], Awaitable[list[dict[str, Any]]]]
+# Run on erasure before the declaration's `erase` action (a report's photos, a copied chat id).
+Eraser = Callable[[Erasure], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class PersonalData:
-    """A place where a feature keeps data about a person: what data-rights export and erasure visit."""
+    """A place where a feature keeps data about a person: what data-rights export and erasure visit.
+
+    `erase` has no default, so a new declaration decides what erasure does; a test checks that
+    every column naming users.id is declared by some feature.
+    """
 
     table: str
     # The column naming the person (users.id).
     person_column: str
-    # What is kept there, in a few words (shown to the person on export).
+    # What is kept there, in a few words (for developers; the person reads the message key
+    # `mydata.held.<table>.<person_column>` in their language).
     what: str
+    # KEEP, DELETE or CLEAR.
+    erase: str
+    # CLEAR empties these columns.
+    clear: tuple[str, ...] = ()
+    # The columns exported (None: all of them); a row that is about others too (a report this
+    # grid worker was assigned) shows only what concerns this person.
+    columns: tuple[str, ...] | None = None
+    export: Exporter | None = None
+    eraser: Eraser | None = None
+
+    def __post_init__(self) -> None:
+        if self.erase not in ERASE_ACTIONS:
+            raise ValueError(f"{self.table}.{self.person_column}: erase must be one of {ERASE_ACTIONS}")
+        if (self.erase == CLEAR) != bool(self.clear):
+            raise ValueError(f"{self.table}.{self.person_column}: CLEAR, and only CLEAR, names columns")
+
+    @property
+    def key(self) -> str:
+        return f"mydata.held.{self.table}.{self.person_column}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +200,10 @@ class Registry:
         if len(welcomes) > 1:
             raise RuntimeError("two features claim to welcome newcomers")
         self.welcome: Welcome | None = welcomes[0] if welcomes else None
+        # Every feature's personal data, in feature order: what export and erasure visit.
+        self.personal_data: tuple[PersonalData, ...] = tuple(
+            declared for feature in features for declared in feature.personal_data
+        )
 
     def help_commands(self, role: str) -> tuple[str, ...]:
         return (

@@ -63,6 +63,8 @@ class Engine:
             repos = Repos(connection, self.community.tz, self.registry.kinds)
             result = await fn(repos)
             enqueued = repos.outbox.enqueued
+        if repos.forgotten_media:
+            await self.media.forget(repos.forgotten_media)
         if enqueued:
             self.on_outbox()
         return result
@@ -95,6 +97,7 @@ class Engine:
             inp,
             draft=draft,
             links=self.registry.deep_links,
+            personal_data=self.registry.personal_data,
         )
         try:
             await self._dispatch(ctx)

@@ -35,8 +35,10 @@ class InboxRepo(Repo):
         return [(int(row.id), row.payload) for row in rows]
 
     async def finish(self, inbox_id: int, state: str, now: datetime) -> None:
+        # Once handled, only the key that recognises a retry is needed: what the person wrote (and
+        # who they are on the platform) is not kept here, so erasure has nothing to find in it.
         await self.c.execute(
-            t.inbox.update().where(t.inbox.c.id == inbox_id).values(state=state, processed_at=now)
+            t.inbox.update().where(t.inbox.c.id == inbox_id).values(state=state, processed_at=now, payload={})
         )
 
 

@@ -21,6 +21,8 @@ class User:
     created_at: datetime
     leaderboard_opt_out: bool = False
     no_shows_forgiven_at: datetime | None = None
+    erased_at: datetime | None = None
+    declined_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class Repos:
         self.notices = NoticeRepo(connection)
         self.audit = AuditRepo(connection)
         self._others: dict[type[Repo], Repo] = {}
+        # Stored files (media paths) nothing refers to once this transaction commits: the engine
+        # deletes them after the commit, so a rollback never leaves a row without its file.
+        self.forgotten_media: list[str] = []
 
     def of(self, repository: type[R]) -> R:
         """A feature's own repository, bound to this transaction (one instance per transaction)."""

@@ -78,7 +78,8 @@ class RewardRepo(Repo):
         self,
         redemption_id: int,
         state: str,
-        actor_id: int,
+        # None: withdrawn by the bot (the requester was erased), not decided by an officer.
+        actor_id: int | None,
         now: datetime,
         *,
         pickup_code: str | None = None,

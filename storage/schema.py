@@ -49,6 +49,12 @@ users = sa.Table(
     sa.Column("leaderboard_opt_out", sa.Boolean, nullable=False, server_default=sa.false()),
     # No-shows before this moment no longer count towards a sign-up ban (police lift bans).
     sa.Column("no_shows_forgiven_at", UTCDateTime, nullable=True),
+    # Erased on request (/deleteme, `shouwang person erase`): the row stays, nameless, so the
+    # reports, shifts and ledger entries that name it still add up.
+    sa.Column("erased_at", UTCDateTime, nullable=True),
+    # Declined the privacy notice: nothing kept but the platform identity and this moment,
+    # so the bot does not start asking again each time they write.
+    sa.Column("declined_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
 )
 

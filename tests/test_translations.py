@@ -128,6 +128,10 @@ DYNAMIC_FAMILIES: dict[str, list[str]] = {
     "broadcast.audience_": list(broadcast_rules.AUDIENCES),
     "broadcast.state_": ["scheduled", "sending", "sent", "cancelled"],
     "broadcast.field_": list(broadcast_views.FIELDS),
+    # What each feature's personal data is, as /mydata shows it (handlers/registry.py PersonalData.key).
+    "mydata.held.": sorted(
+        {f"{declared.table}.{declared.person_column}" for declared in REGISTRY.personal_data}
+    ),
 }
 # Reasons of ledger entries: their keys are stored with the entry and rendered by /points.
 LEDGER_REASONS: dict[str, frozenset[str]] = {

@@ -11,7 +11,7 @@ from handlers.accounts.views import (
     ROLES_ACTION,
     UNDO_LINK_ACTION,
 )
-from handlers.registry import Feature, PersonalData
+from handlers.registry import CLEAR, DELETE, KEEP, Feature, PersonalData
 
 FEATURE = Feature(
     name="accounts",
@@ -44,13 +44,19 @@ FEATURE = Feature(
     },
     help_last=("language", "link"),
     personal_data=(
-        PersonalData("users", "id", "name, role, language, home building and grid, privacy consent"),
-        PersonalData("identities", "user_id", "the chat accounts this person writes from"),
-        PersonalData("grid_assignments", "user_id", "the grids this grid worker serves"),
-        PersonalData("invites", "created_by", "invitations this person made"),
-        PersonalData("invites", "used_by", "the invitation this person accepted"),
-        PersonalData("link_codes", "user_id", "codes for linking another chat account"),
-        PersonalData("account_links", "user_id", "chat accounts linked to this person, and when"),
-        PersonalData("conversations", "user_id", "the unfinished dialogue (a draft) of this person"),
+        PersonalData(
+            "users",
+            "id",
+            "name, role, language, home building and grid, privacy consent",
+            CLEAR,
+            clear=("language", "grid_key", "building", "unit", "no_shows_forgiven_at"),
+        ),
+        PersonalData("identities", "user_id", "the chat accounts this person writes from", DELETE),
+        PersonalData("grid_assignments", "user_id", "the grids this grid worker serves", DELETE),
+        PersonalData("invites", "created_by", "invitations this person made", KEEP),
+        PersonalData("invites", "used_by", "the invitation this person accepted", KEEP),
+        PersonalData("link_codes", "user_id", "codes for linking another chat account", DELETE),
+        PersonalData("conversations", "user_id", "the unfinished dialogue (a draft) of this person", DELETE),
+        PersonalData("account_links", "user_id", "chat accounts linked to this person, and when", DELETE),
     ),
 )

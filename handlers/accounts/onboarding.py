@@ -38,17 +38,30 @@ async def handle_language(ctx: Ctx) -> str | None:
 async def ask_privacy(ctx: Ctx) -> None:
     accept = Choice(Text("button.accept"), action=choices.encode("onb", "accept"))
     decline = Choice(Text("button.decline"), action=choices.encode("onb", "decline"))
-    ctx.say("onboarding.privacy", choices=((accept, decline),), community=ctx.community.name)
+    days = ctx.community.privacy.retention_days
+    retention = (
+        Text("onboarding.retention_off")
+        if days is None
+        else Text("onboarding.retention_days", {"days": days})
+    )
+    ctx.say(
+        "onboarding.privacy", choices=((accept, decline),), community=ctx.community.name, retention=retention
+    )
 
 
 async def handle_privacy(ctx: Ctx) -> str | None:
     parts = choices.decode(ctx.inp.action)
     if parts == ("onb", "accept"):
-        await ctx.update_user(privacy_accepted_at=ctx.clock.now())
+        if ctx.user.declined_at is not None:
+            # Declining dropped their name; consenting now is when the bot may keep it.
+            await ctx.update_user(display_name=ctx.inp.display_name[:128] or ctx.user.display_name)
+        await ctx.update_user(privacy_accepted_at=ctx.clock.now(), declined_at=None)
         if ctx.user.role in accounts.STAFF:
             return await _complete(ctx)
         return "building"
     if parts == ("onb", "decline"):
+        await accounts.decline_privacy(ctx.repos, ctx.user, ctx.clock.now())
+        await ctx.reload_user()
         ctx.say("onboarding.declined")
         return END
     ctx.say("onboarding.press_button")
@@ -122,6 +135,10 @@ async def start(ctx: Ctx, payload: str = "") -> None:
         # The person was just told (above); the police hear who joined as what.
         await notify.to_police(ctx.repos, ctx.community, views.role_granted_note(change), now)
     follow = ctx.links.get(payload)
+    if ctx.user.declined_at is not None and ctx.inp.command != "start":
+        # They said no: the bot does not ask again until they send /start themselves.
+        ctx.say("onboarding.declined_before")
+        return
     if ctx.user.onboarded_at is None:
         await conversation.begin(ctx, FLOW, "language", {"then": payload} if follow else {})
         return

@@ -274,6 +274,17 @@ async def withdraw_invite(repos: Repos, actor: User, via: str, code: str, now: d
     return invite
 
 
+# Stored for a person who declined the privacy notice, instead of their platform display name.
+DECLINED_NAME = "未同意隐私说明的用户"
+
+
+async def decline_privacy(repos: Repos, user: User, now: datetime) -> None:
+    """The privacy notice was declined: of what first contact stored, only the chat account stays
+    (so the bot recognises them and does not start asking again) with the moment of declining;
+    the name from their platform profile and their language go."""
+    await repos.users.update(user.id, display_name=DECLINED_NAME, language=None, declined_at=now)
+
+
 async def set_language(repos: Repos, user: User, language: str) -> None:
     if language not in LANGUAGES:
         raise DomainError("error.unknown_language")

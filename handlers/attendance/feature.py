@@ -7,7 +7,7 @@ from handlers.attendance import checkin, closing, roster, rules, views
 from handlers.attendance.rules import IN, OUT
 from handlers.context import Ctx
 from handlers.errors import StaleAction
-from handlers.registry import Feature, PersonalData
+from handlers.registry import KEEP, Feature, PersonalData
 
 
 async def on_action(ctx: Ctx, parts: tuple[str, ...]) -> None:
@@ -48,7 +48,9 @@ FEATURE = Feature(
     # [patrols] holds the check-in radius and window; the points per hour come from [timebank].
     community_section="patrols",
     personal_data=(
-        PersonalData("patrol_signups", "user_id", "check-ins, check-outs, hours worked and no-shows"),
-        PersonalData("patrol_signups", "checkin_confirmed_by", "check-ins confirmed for others by hand"),
+        PersonalData("patrol_signups", "user_id", "check-ins, check-outs, hours worked and no-shows", KEEP),
+        PersonalData(
+            "patrol_signups", "checkin_confirmed_by", "check-ins confirmed for others by hand", KEEP
+        ),
     ),
 )

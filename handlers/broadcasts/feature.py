@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from handlers.accounts import rules as accounts
 from handlers.broadcasts import alerts, buttons, compose, copies, quiet, report, rules, settings, views
-from handlers.registry import Feature, OutboxKind, PersonalData
+from handlers.registry import CLEAR, DELETE, KEEP, Erasure, Feature, OutboxKind, PersonalData
+from storage.personal import PersonalDataRepo
+
+
+async def _forget_recipient_chats(erasure: Erasure) -> None:
+    await erasure.repos.of(PersonalDataRepo).forget_recipient_chats(erasure.user_id)
+
 
 _EVERYONE = ("settings",)
 _COMMANDERS = ("alert", "alerts", "settings")
@@ -35,12 +41,16 @@ FEATURE = Feature(
     # ack_reminder_minutes; grids, resident groups and police groups name the audiences.
     community_section="broadcasts",
     personal_data=(
-        PersonalData("broadcasts", "author_id", "alerts this person wrote and sent"),
+        PersonalData("broadcasts", "author_id", "alerts this person wrote and sent", KEEP),
         PersonalData(
             "broadcast_recipients",
             "user_id",
             "alerts received, when acknowledged (收到) and reminded, grid and building at the time",
+            CLEAR,
+            # The grid stays for the acknowledgement rates by grid; the building says where they live.
+            clear=("building",),
+            eraser=_forget_recipient_chats,
         ),
-        PersonalData("subscriptions", "user_id", "kinds of alert turned off, and quiet hours"),
+        PersonalData("subscriptions", "user_id", "kinds of alert turned off, and quiet hours", DELETE),
     ),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.accounts import rules as accounts
 from handlers.notices import rules, running, schedule, views
-from handlers.registry import Feature, PersonalData
+from handlers.registry import KEEP, Feature, PersonalData
 
 FEATURE = Feature(
     name="notices",
@@ -15,5 +15,5 @@ FEATURE = Feature(
     help={role: ("notice", "notices") for role in accounts.COMMANDERS},
     # notice_grace_minutes.
     community_section="broadcasts",
-    personal_data=(PersonalData("notices", "author_id", "recurring notices this person set up"),),
+    personal_data=(PersonalData("notices", "author_id", "recurring notices this person set up", KEEP),),
 )

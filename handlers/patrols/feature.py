@@ -8,7 +8,7 @@ from handlers.accounts import rules as accounts
 from handlers.context import Ctx
 from handlers.errors import StaleAction
 from handlers.patrols import jobs, plan, rules, signup, views, volunteer
-from handlers.registry import Feature, PersonalData
+from handlers.registry import DELETE, KEEP, Feature, PersonalData
 
 # `pat:<verb>:<id>` buttons: on a list, a shift card, or a police group message.
 _VERBS: dict[str, Callable[[Ctx, int], Awaitable[None]]] = {
@@ -63,12 +63,12 @@ FEATURE = Feature(
     on_start=rules.on_start,
     community_section="patrols",
     personal_data=(
-        PersonalData("patrol_signups", "user_id", "sign-ups to patrol shifts and the waiting list"),
-        PersonalData("patrol_shifts", "leader_id", "patrol shifts led"),
-        PersonalData("patrol_shifts", "created_by", "patrol shifts planned"),
-        PersonalData("patrol_series", "leader_id", "recurring patrols led"),
-        PersonalData("patrol_series", "created_by", "recurring patrols planned"),
-        PersonalData("volunteer_requests", "user_id", "requests to become a volunteer"),
-        PersonalData("volunteer_requests", "decided_by", "volunteer requests decided"),
+        PersonalData("patrol_signups", "user_id", "sign-ups to patrol shifts and the waiting list", KEEP),
+        PersonalData("patrol_shifts", "leader_id", "patrol shifts led", KEEP),
+        PersonalData("patrol_shifts", "created_by", "patrol shifts planned", KEEP),
+        PersonalData("patrol_series", "leader_id", "recurring patrols led", KEEP),
+        PersonalData("patrol_series", "created_by", "recurring patrols planned", KEEP),
+        PersonalData("volunteer_requests", "user_id", "requests to become a volunteer", DELETE),
+        PersonalData("volunteer_requests", "decided_by", "volunteer requests decided", KEEP),
     ),
 )

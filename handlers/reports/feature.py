@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from handlers.accounts import rules as accounts
-from handlers.registry import Feature, PersonalData
-from handlers.reports import cards, deadlines, filing, mine, review, rules, tasks
+from handlers.registry import CLEAR, KEEP, Feature, PersonalData
+from handlers.reports import cards, deadlines, filing, mine, personal, review, rules, tasks
 
 _FOR_EVERYONE = ("report", "myreports")
 
@@ -23,8 +23,24 @@ FEATURE = Feature(
     # Deadlines to acknowledge and escalate; the categories and limits are read too.
     community_section="escalation",
     personal_data=(
-        PersonalData("reports", "reporter_id", "hazard reports filed, with their place, photos and rating"),
-        PersonalData("reports", "assignee_id", "reports this grid worker was assigned"),
-        PersonalData("report_events", "actor_id", "every change this person made to a report, with notes"),
+        PersonalData(
+            "reports",
+            "reporter_id",
+            "hazard reports filed, with their place, photos and rating",
+            CLEAR,
+            clear=("rating_comment",),
+            export=personal.export_filed,
+            eraser=personal.erase_filed,
+        ),
+        PersonalData(
+            "reports",
+            "assignee_id",
+            "reports this grid worker was assigned",
+            KEEP,
+            columns=("ticket", "category", "state", "created_at", "closed_at"),
+        ),
+        PersonalData(
+            "report_events", "actor_id", "every change this person made to a report, with notes", KEEP
+        ),
     ),
 )

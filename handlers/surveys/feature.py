@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.accounts import rules as accounts
-from handlers.registry import Feature, PersonalData
+from handlers.registry import KEEP, Feature, PersonalData
 from handlers.surveys import buttons, design, results, views
 
 FEATURE = Feature(
@@ -15,8 +15,10 @@ FEATURE = Feature(
     # survey_points; the grids name the audiences.
     community_section="broadcasts",
     personal_data=(
-        PersonalData("surveys", "author_id", "surveys this person started"),
-        PersonalData("survey_participants", "user_id", "surveys this person was invited to, grid, progress"),
-        PersonalData("survey_answers", "user_id", "this person's answers to survey questions"),
+        PersonalData("surveys", "author_id", "surveys this person started", KEEP),
+        PersonalData(
+            "survey_participants", "user_id", "surveys this person was invited to, grid, progress", KEEP
+        ),
+        PersonalData("survey_answers", "user_id", "this person's answers to survey questions", KEEP),
     ),
 )
