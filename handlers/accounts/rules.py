@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from handlers.community import LANGUAGES, Community
 from handlers.errors import DomainError, PermissionDenied
+from handlers.text import clean_name
 from storage.models import Invite, User
 from storage.repositories import Repos
 
@@ -50,6 +51,7 @@ async def grant_role(
     """Set a role from the command line; the person need not have talked to the bot yet."""
     if role not in ROLES:
         raise DomainError("error.unknown_role", role=role)
+    display_name = clean_name(display_name) if display_name else None
     found = await repos.users.by_identity(channel, external_id)
     if found is None:
         user = await repos.users.create(display_name or external_id, now, role=role)
