@@ -88,8 +88,12 @@ class Redact(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < LIBRARY_FLOORS.get(record.name.split(".")[0], logging.NOTSET):
             return False
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: logging would report it, not raise
+            message = f"{record.msg} {record.args}"
         # The message with its arguments in, so no argument is formatted again unredacted.
-        record.msg, record.args = self.redact(record.getMessage()), None
+        record.msg, record.args = self.redact(message), None
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD and isinstance(value, str):
                 setattr(record, key, self.redact(value))

@@ -28,6 +28,9 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # What repositories are handed, on either backend.
 DbConnection = AsyncConnection
 
+# Engines are made with hide_parameters=True: a failed statement's error (logged with its
+# traceback) would otherwise quote the values, i.e. residents' texts, names and phone numbers.
+
 # How long taking SQLite's write lock may wait for another writer, in milliseconds.
 BUSY_TIMEOUT_MS = 10_000
 
@@ -56,7 +59,7 @@ def _sqlite_engine(url: str, *, read_only: bool, pool_size: int) -> AsyncEngine:
     The driver's own implicit transactions would begin DEFERRED and only when a write comes;
     we switch them off and issue BEGIN ourselves when SQLAlchemy begins a transaction.
     """
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -114,7 +117,9 @@ class Database:
             self.reader = _sqlite_engine(self.url, read_only=True, pool_size=4)
             self._write_turn = asyncio.Lock()
         else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+            )
             # Same pool; the option makes asyncpg begin READ ONLY and is undone when the
             # connection goes back to the pool.
             self.reader = self.engine.execution_options(postgresql_readonly=True)
