@@ -236,7 +236,6 @@ async def _run(settings: Settings, runtime: Runtime) -> None:
             )
             await _start_telegram(settings, telegram)
             stack.push_async_callback(telegram.application.shutdown)
-        if telegram is not None:
             await telegram.start()
             runtime.add_channel(telegram)
         tasks: list[asyncio.Task[None]] = []
