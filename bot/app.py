@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
+from sqlalchemy import exc as sa_exc
 from starlette.applications import Starlette
+from telegram.error import InvalidToken, NetworkError
 
 from bot.channel_services import ChannelServices
-from bot.channels.base import Channel
+from bot.channels.base import Channel, DeliveryError
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_flood import FloodControl
-from bot.channels.wecom.api import WeComConfig
+from bot.channels.wecom.api import WeComConfig, WeComError
 from bot.channels.wecom.channel import WeComChannel
 from bot.community_file import load_community
 from bot.delivery import Delivery
@@ -97,14 +99,24 @@ async def build_runtime(
     community = community or load_community(settings.community_path)
     clock = clock or SystemClock()
     database = Database(settings.database_url)
-    await database.migrate()
+    try:
+        await database.migrate()
+    except BaseException:
+        await database.close()
+        raise
     translator = translator or Translator.load(community.default_language, community.tz)
-    media = MediaStore(settings.media_dir)
+    media = media_store(settings)
     channels: dict[str, Channel] = {}
     delivery = Delivery(database, community, translator, media, clock, channels)
     engine = Engine(database, community, clock, media, on_outbox=delivery.wake)
     await engine.prepare()
     return Runtime(settings, community, database, translator, media, clock, engine, delivery, channels)
+
+
+def media_store(settings: Settings) -> MediaStore:
+    return MediaStore(
+        settings.media_dir, max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels
+    )
 
 
 def wecom_config(settings: Settings) -> WeComConfig:
@@ -131,30 +143,105 @@ class _Server(uvicorn.Server):
         yield
 
 
+class StartupError(Exception):
+    """A part could not start: one line for the operator (naming the setting to look at), and
+    the exit code: 2 for a setting that is wrong, 1 for something that may work later."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _first_line(error: BaseException, *secrets: str | None) -> str:
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    for secret in secrets:
+        if secret:
+            line = line.replace(secret, "<redacted>")
+    return line
+
+
+async def _open_database(settings: Settings) -> Runtime:
+    try:
+        return await build_runtime(settings)
+    except (sa_exc.DBAPIError, OSError) as error:
+        cause = error.orig if isinstance(error, sa_exc.DBAPIError) and error.orig is not None else error
+        raise StartupError(
+            f"SHOUWANG_DATABASE_URL: cannot open the database: {_first_line(cause)}"
+        ) from error
+
+
+async def _check_wecom(settings: Settings, wecom: WeComChannel) -> None:
+    """Fetch an access token now: wrong credentials would otherwise surface only as failed sends."""
+    try:
+        await wecom.api.token()
+    except WeComError as error:
+        raise StartupError(
+            "SHOUWANG_WECOM_CORP_ID / SHOUWANG_WECOM_SECRET: WeChat Work refused them "
+            f"({_first_line(error, settings.wecom_secret)})",
+            exit_code=2,
+        ) from error
+    except DeliveryError as error:
+        raise StartupError(
+            f"SHOUWANG_WECOM_API_URL: cannot reach WeChat Work at {settings.wecom_api_url} "
+            f"({_first_line(error, settings.wecom_secret)})"
+        ) from error
+
+
+async def _start_telegram(settings: Settings, telegram: TelegramChannel) -> None:
+    token = settings.telegram_token
+    try:
+        await telegram.initialize()
+    except InvalidToken as error:
+        # PTB's own message quotes the token.
+        raise StartupError(
+            "SHOUWANG_TELEGRAM_TOKEN: the Bot API refused the token (check it with @BotFather)",
+            exit_code=2,
+        ) from error
+    except NetworkError as error:
+        where = settings.telegram_api_url or "https://api.telegram.org"
+        raise StartupError(
+            f"SHOUWANG_TELEGRAM_API_URL: cannot reach the Bot API at {where} ({_first_line(error, token)})"
+        ) from error
+
+
 async def run(settings: Settings) -> None:
-    """`shouwang run`: every configured channel in one process, until SIGINT/SIGTERM."""
-    runtime = await build_runtime(settings)
+    """`shouwang run`: every configured channel in one process, until SIGINT/SIGTERM.
+
+    A part that cannot start raises StartupError, after what was started is closed again."""
+    runtime = await _open_database(settings)
+    try:
+        await _run(settings, runtime)
+    finally:
+        await runtime.close()
+
+
+async def _run(settings: Settings, runtime: Runtime) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with contextlib.AsyncExitStack() as stack:
-        tasks: list[asyncio.Task[None]] = []
+        # Every platform is checked before anything runs: a refusal stops the start with nothing
+        # left behind (no task, no open session).
         wecom: WeComChannel | None = None
         if settings.wecom_enabled:
             client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
             wecom = wecom_channel(runtime, wecom_config(settings), client)
-            runtime.add_channel(wecom)
-            tasks.append(asyncio.create_task(wecom.run()))
+            await _check_wecom(settings, wecom)
         telegram: TelegramChannel | None = None
         if settings.telegram_token:
             telegram = telegram_channel(
                 runtime, settings.telegram_token, settings.telegram_api_url, settings.telegram_file_url
             )
-            await stack.enter_async_context(telegram.application)
+            await _start_telegram(settings, telegram)
+            stack.push_async_callback(telegram.application.shutdown)
             await telegram.start()
             runtime.add_channel(telegram)
+        tasks: list[asyncio.Task[None]] = []
+        if wecom is not None:
+            runtime.add_channel(wecom)
+            tasks.append(asyncio.create_task(wecom.run()))
         server = _Server(
             uvicorn.Config(
                 web_app(runtime, wecom),
@@ -180,4 +267,3 @@ async def run(settings: Settings) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         if telegram is not None:
             await telegram.stop()
-    await runtime.close()

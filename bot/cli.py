@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from bot import logging_setup
 from bot.community_file import CommunityFileError, load_community
@@ -88,19 +89,36 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Before anything is created: whatever this process writes (the database and its -wal/-shm,
+    # photos, exports, backups) is its account's alone, whatever umask the service manager set.
+    # The files that matter also get explicit modes (storage/files.py); this covers the rest.
+    previous = os.umask(0o077)
+    try:
+        return _main(args)
+    finally:
+        os.umask(previous)  # for callers in the same process (the tests)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         settings = Settings()
     except ValidationError as error:
-        problems = "\n".join(f"  {e['msg'].removeprefix('Value error, ')}" for e in error.errors())
-        print(f"shouwang: the settings are not valid:\n{problems}", file=sys.stderr)
+        # One line per bad setting, named as it is set: SHOUWANG_<FIELD>.
+        for problem in error.errors():
+            name = "".join(f"SHOUWANG_{str(part).upper()}: " for part in problem["loc"][:1])
+            print(f"shouwang: {name}{problem['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return 2
     try:
         if args.command == "run":
             if settings.telegram_token or settings.wecom_enabled:
-                logging_setup.configure(settings.log_level)
-                from bot.app import run
+                logging_setup.configure(settings.log_level, secrets=logging_setup.secrets_of(settings))
+                from bot.app import StartupError, run
 
-                asyncio.run(run(settings))
+                try:
+                    asyncio.run(run(settings))
+                except StartupError as error:
+                    print(f"shouwang: {error}", file=sys.stderr)
+                    return error.exit_code
             else:
                 logging_setup.configure("WARNING")
                 print("SHOUWANG_TELEGRAM_TOKEN is not set: starting the offline simulator.", file=sys.stderr)
@@ -114,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             lines = args.script.read_text(encoding="utf-8").splitlines() if args.script else None
             asyncio.run(simulate(settings, lines))
         elif args.command == "migrate":
-            logging_setup.configure(settings.log_level)
+            logging_setup.configure(settings.log_level, secrets=logging_setup.secrets_of(settings))
             asyncio.run(_migrate(settings))
         elif args.command == "role":
             logging_setup.configure("WARNING")
@@ -135,13 +153,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except DBAPIError as error:
+        # The database named by the settings does not answer (or refuses the login).
+        cause = error.orig if error.orig is not None else error
+        print(
+            f"shouwang: SHOUWANG_DATABASE_URL: cannot open the database: {_first_line(cause)}",
+            file=sys.stderr,
+        )
+        return 1
+    except OSError as error:
+        # A folder that cannot be created, a script file that is not there...
+        print(f"shouwang: {_first_line(error)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 async def _migrate(settings: Settings) -> None:
     database = Database(settings.database_url)
-    await database.migrate()
-    await database.close()
+    try:
+        await database.migrate()
+    finally:
+        await database.close()
 
 
 async def _grant(settings: Settings, args: argparse.Namespace) -> int:

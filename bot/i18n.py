@@ -20,6 +20,7 @@ from babel.messages.pofile import read_po
 
 from handlers.community import LANGUAGES
 from handlers.messages import DeepLink, Document, Keyboard, Lines, Localized, Reply, Text, Verbatim, When
+from handlers.text import clean_text
 
 DEFAULT_LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "shouwang"
@@ -95,7 +96,8 @@ class Translator:
             )
             return self.gettext(language, value.key, channel).format_map(params)
         if isinstance(value, Verbatim):
-            return value.value
+            # Also cleaned where it is stored; here for what was stored before that, or elsewhere.
+            return clean_text(value.value)
         if isinstance(value, Localized):
             names = value.by_language
             return names.get(language) or names.get(self.default_language) or next(iter(names.values()), "")
@@ -106,7 +108,7 @@ class Translator:
             return deep_link(value.payload)
         if isinstance(value, Lines):
             return "\n".join(self.text(language, item, deep_link, channel) for item in value.items)
-        return str(value)
+        return clean_text(str(value))
 
     def render(
         self, language: str, reply: Reply, deep_link: Callable[[str], str], channel: str | None = None

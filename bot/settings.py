@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handlers.media import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
+from storage.db import normalise_url
 
 EXAMPLE_COMMUNITY_FILE = Path(__file__).resolve().parent.parent / "config" / "community.example.toml"
 
@@ -36,6 +39,17 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(default=30.0, gt=0)
     telegram_group_per_minute: int = Field(default=20, gt=0)
     telegram_chat_per_second: float = Field(default=1.0, gt=0)
+    # Photos larger than these are refused before they are decoded (a 10 KB file can claim
+    # 80 megapixels and take hundreds of MB to decode). 20 MB is also what the Bot API lets a bot
+    # download; 20 megapixels is more than a phone camera's default.
+    max_photo_bytes: int = Field(default=MAX_INPUT_BYTES, gt=0)
+    max_photo_pixels: int = Field(default=MAX_INPUT_PIXELS, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str) -> str:
+        normalise_url(url)  # raises UnsupportedDatabase, a ValueError, with what to use instead
+        return url
 
     @model_validator(mode="after")
     def _wecom_complete(self) -> Settings:

@@ -122,6 +122,12 @@ class Location:
     lat: float
     lon: float
 
+    @property
+    def valid(self) -> bool:
+        """On the globe: adapters pass on what the platform sent, and a client can send anything
+        (NaN and infinities fail the comparisons)."""
+        return -90 <= self.lat <= 90 and -180 <= self.lon <= 180
+
 
 @dataclass(frozen=True)
 class Incoming:

@@ -24,6 +24,7 @@ from handlers.errors import DomainError, PassToDraft, StaleAction
 from handlers.media import MediaStore
 from handlers.messages import Choice, DeepLink, Incoming, Reply, Response, Text
 from handlers.registry import Fire, Gathered, OnStart, Registry
+from handlers.text import clean_name, clean_text
 from storage.db import Database
 from storage.kinds import UnknownKind
 from storage.models import Conversation, Schedule, User
@@ -73,6 +74,7 @@ class Engine:
         if inp.is_group and inp.command is None and inp.action is None:
             # Ordinary group chatter is none of the bot's business: not even a user row.
             return Response(language=self.community.default_language)
+        inp = _cleaned(inp)
         try:
             ctx = await self.run(lambda repos: self._handle(repos, inp))
         except Exception:
@@ -171,6 +173,9 @@ class Engine:
         if inp.action is not None:
             await self._action(ctx, draft)
             return
+        if inp.location is not None and not inp.location.valid:
+            await self._bad_location(ctx, draft)
+            return
         if inp.live:
             flow = self.registry.flows.get(draft.flow) if draft is not None else None
             if flow is None or not flow.accepts_live_location:
@@ -194,6 +199,21 @@ class Engine:
             ctx.say("error.unsupported_input")
         else:
             ctx.say("help.hint", keyboard="main")
+
+    async def _bad_location(self, ctx: Ctx, draft: Conversation | None) -> None:
+        """A point off the globe (a broken client, a crafted update): said so, and the question
+        the person is at asked again; no flow ever sees it."""
+        if ctx.inp.live:
+            return  # a moving dot: answering each update would flood the chat
+        ctx.say("error.location_invalid")
+        if draft is None:
+            return
+        flow = self.registry.flows.get(draft.flow)
+        step = flow.steps.get(draft.step) if flow is not None else None
+        if flow is not None and step is not None:
+            ctx.data = dict(draft.data)
+            await step.ask(ctx)
+            await conversation.save(ctx, flow, draft.step)
 
     async def _welcome(self, ctx: Ctx, payload: str) -> None:
         if self.registry.welcome is None:
@@ -289,6 +309,17 @@ async def _resolve_user(repos: Repos, inp: Incoming, clock: Clock) -> tuple[User
     chat_id = None if inp.is_group else inp.chat_id
     await repos.users.add_identity(inp.channel, inp.user_external_id, user.id, chat_id, now)
     return user, None
+
+
+def _cleaned(inp: Incoming) -> Incoming:
+    """The input without the invisible characters that make names and texts read otherwise
+    (handlers/text.py): everything stored from it, and shown to others, is clean."""
+    return replace(
+        inp,
+        display_name=clean_name(inp.display_name),
+        text=clean_text(inp.text) if inp.text else inp.text,
+        args=clean_text(inp.args),
+    )
 
 
 def _explain(ctx: Ctx, refused: DomainError) -> None:

@@ -21,22 +21,36 @@ from sqlalchemy import event
 from sqlalchemy.engine import AdaptedConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from storage.files import private_file
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # What repositories are handed, on either backend.
 DbConnection = AsyncConnection
 
+# Engines are made with hide_parameters=True: a failed statement's error (logged with its
+# traceback) would otherwise quote the values, i.e. residents' texts, names and phone numbers.
+
 # How long taking SQLite's write lock may wait for another writer, in milliseconds.
 BUSY_TIMEOUT_MS = 10_000
 
 
+class UnsupportedDatabase(ValueError):
+    """A database URL of a kind Shouwang does not run on."""
+
+
 def normalise_url(url: str) -> str:
-    """Accept plain sqlite:/postgresql: URLs and pick the async drivers for them."""
+    """Accept plain sqlite:/postgresql: URLs and pick the async drivers for them; refuse the rest
+    (SQLAlchemy would look for a driver that is not installed, e.g. MySQLdb, and fail obscurely)."""
     if url.startswith("sqlite:///"):
         return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
-    return url
+    if url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+        return url
+    scheme, colon, _ = url.partition(":")
+    kind = scheme.partition("+")[0] if colon and scheme else url[:20]
+    raise UnsupportedDatabase(f"unsupported database {kind!r} (use sqlite:///PATH or postgresql://…)")
 
 
 def _sqlite_engine(url: str, *, read_only: bool, pool_size: int) -> AsyncEngine:
@@ -45,7 +59,7 @@ def _sqlite_engine(url: str, *, read_only: bool, pool_size: int) -> AsyncEngine:
     The driver's own implicit transactions would begin DEFERRED and only when a write comes;
     we switch them off and issue BEGIN ourselves when SQLAlchemy begins a transaction.
     """
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -95,13 +109,17 @@ class Database:
             if not path or path == ":memory:":
                 # Every pooled connection would get a database of its own.
                 raise ValueError("SQLite needs a database file, not an in-memory database")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # Made (or tightened to) 0600 before SQLite opens it: SQLite gives the -wal and -shm
+            # files the database file's mode, so all three are private whatever the umask.
+            private_file(Path(path))
             # One writer at a time uses it; the spare covers a test or tool using the engine directly.
             self.engine = _sqlite_engine(self.url, read_only=False, pool_size=1)
             self.reader = _sqlite_engine(self.url, read_only=True, pool_size=4)
             self._write_turn = asyncio.Lock()
         else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+            )
             # Same pool; the option makes asyncpg begin READ ONLY and is undone when the
             # connection goes back to the pool.
             self.reader = self.engine.execution_options(postgresql_readonly=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import io
 import sqlite3
+import struct
+import zlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -82,6 +84,20 @@ def jpeg_with_gps() -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", exif=exif)
     return out.getvalue()
+
+
+def huge_png(width: int = 8900, height: int = 8900) -> bytes:
+    """A valid, tiny PNG (about 10 KB) of `width` × `height` black pixels at one bit each: a
+    decompression bomb, written row by row so that making it never holds the decoded image."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + (width + 7) // 8)  # the filter byte, then the row's bits
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
 
 def test_community() -> Community:

@@ -113,8 +113,10 @@ class TelegramChannel:
         host: Host,
         translator: Translator,
         flood: FloodControl,
+        requests: Sequence[AiohttpRequest] = (),
     ) -> None:
         self.application = application
+        self._requests = tuple(requests)
         self.host = host
         self.translator = translator
         self.flood = flood
@@ -135,20 +137,31 @@ class TelegramChannel:
         file_url: str | None = None,
         concurrency: int = CONCURRENT_UPDATES,
     ) -> TelegramChannel:
+        requests = (AiohttpRequest(), AiohttpRequest(connection_pool_size=1))
         builder = (
             ApplicationBuilder()
             .token(token)
             .job_queue(None)
             # Not PTB's HTTPXRequest: see bot/channels/telegram_request.py for the measurements.
-            .request(AiohttpRequest())
-            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .request(requests[0])
+            .get_updates_request(requests[1])
         )
         if concurrency > 1:
             builder = builder.concurrent_updates(PerUserUpdateProcessor(concurrency))
         if api_url:
             builder = builder.base_url(api_url)
             builder = builder.base_file_url(file_url or api_url.replace("/bot", "/file/bot"))
-        return cls(builder.build(), host, translator, flood)
+        return cls(builder.build(), host, translator, flood, requests)
+
+    async def initialize(self) -> None:
+        """PTB's Application.initialize (getMe: the token checked, the Bot API reached), leaving no
+        HTTP session open when it fails: PTB's shutdown only closes what initialized completely."""
+        try:
+            await self.application.initialize()
+        except BaseException:
+            for request in self._requests:
+                await request.shutdown()
+            raise
 
     async def start(self, poll_timeout: int = 10) -> None:
         await self.application.start()

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from handlers.community import LANGUAGES, Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
+from handlers.text import clean_name
 from storage import audit
 from storage.audit import VIA_CLI, AuditEntry
 from storage.models import Invite, User
@@ -61,6 +62,7 @@ async def grant_role(
     """
     if role not in ROLES:
         raise DomainError("error.unknown_role", role=role)
+    display_name = clean_name(display_name) if display_name else None
     found = await repos.users.by_identity(channel, external_id)
     if found is None:
         user = await repos.users.create(display_name or external_id, now, role=role)

@@ -40,8 +40,9 @@ def content(message: SentMessage) -> str:
 class Live:
     """Shouwang as deployed: runtime, Telegram Application polling the fake, outbox worker."""
 
-    def __init__(self, api: FakeBotApi, tmp_path: Path) -> None:
+    def __init__(self, api: FakeBotApi, tmp_path: Path, token: str = TOKEN) -> None:
         self.api = api
+        self.token = token
         self.tmp_path = tmp_path
         self.clock = FakeClock()
         self.community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
@@ -69,7 +70,7 @@ class Live:
         settings = Settings(database_url=url, media_dir=self.tmp_path / "media")
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._channel = telegram_channel(
-            self._runtime, TOKEN, api_url=self.api.base_url, file_url=self.api.base_file_url
+            self._runtime, self.token, api_url=self.api.base_url, file_url=self.api.base_file_url
         )
         self._runtime.add_channel(self._channel)
         self._stack = contextlib.AsyncExitStack()

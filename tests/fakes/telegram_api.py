@@ -241,8 +241,11 @@ class FakeBotApi:
         username: str = DEFAULT_BOT_USERNAME,
         long_poll_max: float = 0.5,
         latency: float = 0.0,
+        token: str | None = None,
     ) -> None:
         self.username = username
+        # The only token accepted, when given; any other gets Telegram's 401 Unauthorized.
+        self.token = token
         self.long_poll_max = long_poll_max
         # Seconds every call but getUpdates takes before it is handled: a network round trip.
         self.latency = latency
@@ -748,6 +751,8 @@ class FakeBotApi:
 
     async def _endpoint(self, request: Request) -> Response:
         method: str = request.path_params["method"]
+        if self.token is not None and request.path_params["token"] != self.token:
+            return self._json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
         lowered = method.lower()
         polling = lowered == "getupdates"
         if not polling:
