@@ -30,6 +30,7 @@ from bot.channels.base import DeliveryError, Host, RetryLater, Undeliverable
 from bot.channels.telegram_flood import FloodControl, Turn
 from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
+from bot.metrics import PlatformMonitor
 from handlers.messages import Incoming, Location, Reply, Response, Text
 
 log = logging.getLogger(__name__)
@@ -134,14 +135,15 @@ class TelegramChannel:
         api_url: str | None = None,
         file_url: str | None = None,
         concurrency: int = CONCURRENT_UPDATES,
+        monitor: PlatformMonitor | None = None,
     ) -> TelegramChannel:
         builder = (
             ApplicationBuilder()
             .token(token)
             .job_queue(None)
             # Not PTB's HTTPXRequest: see bot/channels/telegram_request.py for the measurements.
-            .request(AiohttpRequest())
-            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .request(AiohttpRequest(monitor=monitor))
+            .get_updates_request(AiohttpRequest(connection_pool_size=1, monitor=monitor))
         )
         if concurrency > 1:
             builder = builder.concurrent_updates(PerUserUpdateProcessor(concurrency))
