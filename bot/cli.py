@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 
 from bot import logging_setup
@@ -17,7 +18,8 @@ from handlers.clock import SystemClock
 from handlers.errors import DomainError
 from handlers.media import MediaStore
 from handlers.router import Engine
-from storage.db import Database
+from storage.backup import BackupError, backup_sqlite
+from storage.db import Database, normalise_url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
         "--script", type=Path, help="run these lines non-interactively and print the transcript"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to PATH, also while the bot runs (PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("path", type=Path, help="the file to write (replaced if it exists)")
     role = commands.add_parser("role", help="manage roles")
     role_commands = role.add_subparsers(dest="role_command", required=True)
     grant = role_commands.add_parser("grant", help="give a platform user a role (the first police/admin)")
@@ -70,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "migrate":
             logging_setup.configure(settings.log_level)
             asyncio.run(_migrate(settings))
+        elif args.command == "backup":
+            return _backup(settings, args.path)
         elif args.command == "role":
             logging_setup.configure("WARNING")
             return asyncio.run(_grant(settings, args))
@@ -85,6 +93,23 @@ async def _migrate(settings: Settings) -> None:
     database = Database(settings.database_url)
     await database.migrate()
     await database.close()
+
+
+def _backup(settings: Settings, target: Path) -> int:
+    url = sa.make_url(normalise_url(settings.database_url))
+    if url.get_backend_name() != "sqlite" or not url.database:
+        print(
+            "shouwang: backup copies SQLite databases; for PostgreSQL use pg_dump (README, Operations)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        size = backup_sqlite(Path(url.database), target)
+    except (BackupError, OSError) as error:
+        print(f"shouwang: backup failed: {error}", file=sys.stderr)
+        return 1
+    print(f"backed up {url.database} to {target} ({size / 1_000_000:.1f} MB)")
+    return 0
 
 
 async def _grant(settings: Settings, args: argparse.Namespace) -> int:
