@@ -20,6 +20,7 @@ from bot.app import web_app
 from bot.channels.base import DeliveryError
 from handlers.reports import rules as reports
 from tests.bot.telegram_live import GROUP, NEIGHBOUR, REPORTER, Live
+from tests.bot.wecom_live import REPORTER as REPORTER_WECOM
 from tests.bot.wecom_live import WeComBot
 from tests.fakes.telegram_api import FakeBotApi
 from tests.fakes.wecom_api import FakeWeComApi
@@ -165,6 +166,10 @@ async def test_wecom_readiness_and_errors_follow_what_its_api_answers(
         "ready": True,
         "checks": {"database": "ok", "wecom": "ok"},
     }
+    # Callbacks handed to the engine are counted as updates like Telegram's.
+    await bot.onboard(REPORTER_WECOM, "3")
+    text = (await bot.http.get("/metrics")).text
+    assert sample(text, "shouwang_updates_total", channel="wecom", outcome="ok") == 4.0
 
     fake.fail_next(45009, path="/cgi-bin/message/send")
     with pytest.raises(DeliveryError):
