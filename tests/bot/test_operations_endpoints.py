@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import web_app
 from bot.channels.base import DeliveryError
 from handlers.reports import rules as reports
+from handlers.router import Engine
 from tests.bot.telegram_live import GROUP, NEIGHBOUR, REPORTER, Live
 from tests.bot.wecom_live import REPORTER as REPORTER_WECOM
 from tests.bot.wecom_live import WeComBot
@@ -56,7 +57,7 @@ async def metrics_text(web: httpx.AsyncClient) -> str:
 
 
 async def test_metrics_count_updates_their_latency_and_the_schedules_lateness(
-    live: Live, web: httpx.AsyncClient
+    live: Live, web: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = await metrics_text(web)
     assert sample(before, "shouwang_updates_total", channel="telegram", outcome="ok") is None
@@ -74,6 +75,16 @@ async def test_metrics_count_updates_their_latency_and_the_schedules_lateness(
     # The process's own figures come along.
     resident = sample(text, "process_resident_memory_bytes")
     assert resident is not None and resident > 0
+
+    async def broken(engine: Engine, ctx: object) -> None:
+        raise RuntimeError("a bug in a feature")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Engine, "_dispatch", broken)
+        await live.say(REPORTER, "/points")
+    text = await metrics_text(web)
+    assert sample(text, "shouwang_updates_total", channel="telegram", outcome="error") == 1.0
+    assert sample(text, "shouwang_updates_total", channel="telegram", outcome="ok") == 4.0
 
     await live.file_report(REPORTER)
     # The grid worker's reminder falls due two hours after filing; the scheduler finds it 5 minutes late.
