@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -13,13 +17,23 @@ from pydantic import ValidationError
 from bot import logging_setup
 from bot.community_file import CommunityFileError, load_community
 from bot.settings import Settings
+from handlers.accounts import linking, roles
 from handlers.accounts import rules as accounts
 from handlers.clock import SystemClock
+from handlers.community import Community
 from handlers.errors import DomainError
 from handlers.media import MediaStore
 from handlers.router import Engine
+from storage.audit import VIA_CLI, AuditEntry
 from storage.backup import BackupError, backup_sqlite
 from storage.db import Database, normalise_url
+from storage.models import User
+from storage.repositories import Repos
+
+T = TypeVar("T")
+
+
+CHANNELS = ["telegram", "wecom", "console"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,11 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     role = commands.add_parser("role", help="manage roles")
     role_commands = role.add_subparsers(dest="role_command", required=True)
     grant = role_commands.add_parser("grant", help="give a platform user a role (the first police/admin)")
-    grant.add_argument("--channel", required=True, choices=["telegram", "wecom", "console"])
+    grant.add_argument("--channel", required=True, choices=CHANNELS)
     grant.add_argument("--user", required=True, help="the platform user id, e.g. a Telegram numeric id")
     grant.add_argument("--role", required=True, choices=list(accounts.ROLES))
     grant.add_argument("--grid", action="append", default=[], help="grid key (grid workers; repeatable)")
     grant.add_argument("--name", help="display name until the person talks to the bot")
+    revoke = role_commands.add_parser("revoke", help="take a staff or volunteer role back (resident again)")
+    revoke.add_argument("--channel", required=True, choices=CHANNELS)
+    revoke.add_argument("--user", required=True, help="the platform user id")
+    audit = commands.add_parser("audit", help="print the audit log of privileged actions, newest first")
+    audit.add_argument("--since", type=date.fromisoformat, help="only entries from this day on (YYYY-MM-DD)")
+    audit.add_argument("--action", help="only this action, e.g. role.grant")
+    audit.add_argument("--limit", type=int, default=1000, help="at most this many entries (1000)")
+    link = commands.add_parser("link", help="linked accounts")
+    link_commands = link.add_subparsers(dest="link_command", required=True)
+    undo = link_commands.add_parser("undo", help="split an account that a link joined back off")
+    undo.add_argument("--channel", required=True, choices=CHANNELS)
+    undo.add_argument("--user", required=True, help="the platform user id of the account to split off")
     return parser
 
 
@@ -80,7 +106,15 @@ def main(argv: list[str] | None = None) -> int:
             return _backup(settings, args.path)
         elif args.command == "role":
             logging_setup.configure("WARNING")
+            if args.role_command == "revoke":
+                return asyncio.run(_revoke(settings, args))
             return asyncio.run(_grant(settings, args))
+        elif args.command == "audit":
+            logging_setup.configure("WARNING")
+            return asyncio.run(_audit(settings, args))
+        elif args.command == "link":
+            logging_setup.configure("WARNING")
+            return asyncio.run(_undo_link(settings, args))
     except CommunityFileError as error:
         print(f"shouwang: the community file is not valid:\n{error}", file=sys.stderr)
         return 2
@@ -124,24 +158,122 @@ async def _grant(settings: Settings, args: argparse.Namespace) -> int:
     if args.role == accounts.GRID_WORKER and not args.grid:
         print("shouwang: a grid worker needs at least one --grid", file=sys.stderr)
         return 2
+    clock = SystemClock()
+
+    async def grant(repos: Repos) -> accounts.RoleChange:
+        change = await accounts.grant_from_command_line(
+            repos, args.channel, args.user, args.role, args.grid, clock.now(), args.name
+        )
+        await roles.announce(repos, community, change, clock.now())
+        return change
+
+    change = await _run(settings, community, clock, grant)
+    if change is None:
+        return 2
+    user = change.person
+    print(f"granted {user.role} to {args.channel} user {args.user} (shouwang user #{user.id})")
+    return 0
+
+
+async def _run(
+    settings: Settings, community: Community, clock: SystemClock, fn: Callable[[Repos], Awaitable[T]]
+) -> T | None:
+    """One unit of work on the configured database; None (and the reason on stderr) if refused."""
     database = Database(settings.database_url)
     await database.migrate()
-    clock = SystemClock()
     # No delivery worker runs here: whatever this queues is sent by the running bot.
     engine = Engine(database, community, clock, MediaStore(settings.media_dir))
     try:
-        user = await engine.run(
-            lambda repos: accounts.grant_role(
-                repos, args.channel, args.user, args.role, args.grid, clock.now(), args.name
-            )
-        )
+        return await engine.run(fn)
     except DomainError as error:
-        print(f"shouwang: {error.key}", file=sys.stderr)
-        return 2
+        print(f"shouwang: {_REFUSALS.get(error.key, error.key)}", file=sys.stderr)
+        return None
     finally:
         await database.close()
-    print(f"granted {user.role} to {args.channel} user {args.user} (shouwang user #{user.id})")
+
+
+# What the operator is told when the rules refuse (the chat's catalogue speaks to chat users).
+_REFUSALS = {
+    "error.no_such_person": "nobody with that id has talked to the bot or been granted a role",
+    "roles.nothing_to_revoke": "that person holds no role to revoke (they are a resident)",
+    "link.not_linked": "that account was not joined to another by a link (or the link was undone)",
+    "link.already_undone": "that link was undone already",
+}
+
+
+async def _revoke(settings: Settings, args: argparse.Namespace) -> int:
+    community = load_community(settings.community_path)
+    clock = SystemClock()
+
+    async def revoke(repos: Repos) -> accounts.RoleChange:
+        person = await accounts.person_on(repos, args.channel, args.user)
+        change = await accounts.revoke_role(repos, None, VIA_CLI, person.id, clock.now())
+        await roles.announce(repos, community, change, clock.now())
+        return change
+
+    change = await _run(settings, community, clock, revoke)
+    if change is None:
+        return 2
+    print(
+        f"revoked {change.previous} from {args.channel} user {args.user} "
+        f"(shouwang user #{change.person.id}, now a resident)"
+    )
     return 0
+
+
+async def _undo_link(settings: Settings, args: argparse.Namespace) -> int:
+    community = load_community(settings.community_path)
+    clock = SystemClock()
+
+    async def undo(repos: Repos) -> accounts.Unlinked:
+        undone = await accounts.undo_link_of(repos, args.channel, args.user, clock.now())
+        await linking.tell_unlinked(repos, community, undone, clock.now())
+        return undone
+
+    undone = await _run(settings, community, clock, undo)
+    if undone is None:
+        return 2
+    print(
+        f"split {args.channel} user {args.user} off shouwang user #{undone.link.user_id} "
+        f"into shouwang user #{undone.split.id} (role {undone.split.role})"
+    )
+    return 0
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    community = load_community(settings.community_path)
+    clock = SystemClock()
+    since = datetime.combine(args.since, time(0), community.tz) if args.since else None
+
+    async def read(repos: Repos) -> accounts.AuditPage:
+        return await accounts.audit_page(repos, None, since=since, action=args.action, limit=args.limit)
+
+    page = await _run(settings, community, clock, read)
+    if page is None:
+        return 2
+    for entry in page.entries:
+        print(audit_line(entry, page.people, community.tz))
+    if not page.entries:
+        print("no entries", file=sys.stderr)
+    return 0
+
+
+def audit_line(entry: AuditEntry, people: Mapping[int, User], tz: tzinfo) -> str:
+    """One entry on one line: local time, action, who, where from, on whom, on what, details."""
+
+    def who(user_id: int | None) -> str:
+        if user_id is None:
+            return "-"
+        person = people.get(user_id)
+        return f"{person.display_name} (#{user_id})" if person else f"#{user_id} (gone)"
+
+    at = entry.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    actor = who(entry.actor_id) if entry.actor_id is not None else entry.via
+    detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
+    return (
+        f"{at}  {entry.action}  by {actor} via {entry.via}  subject {who(entry.subject_id)}"
+        f"  target {entry.target or '-'}  {detail}"
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,22 @@ from storage.rows import Repo, all_models
 VIA_CLI = "cli"
 VIA_SYSTEM = "system"
 
+# The actions recorded (`shouwang audit --action` takes these names).
+ROLE_GRANT = "role.grant"
+ROLE_REVOKE = "role.revoke"
+INVITE_CREATE = "invite.create"
+INVITE_REDEEM = "invite.redeem"
+INVITE_WITHDRAW = "invite.withdraw"
+LINK_CREATE = "link.create"
+LINK_UNDO = "link.undo"
+POINTS_AWARD = "points.award"
+POINTS_REVOKE = "points.revoke"
+REDEMPTION_APPROVE = "redemption.approve"
+REDEMPTION_REJECT = "redemption.reject"
+DATA_EXPORT = "data.export"
+BROADCAST_SEND = "broadcast.send"
+REPORT_REVEAL_REPORTER = "report.reveal_reporter"
+
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -60,10 +76,13 @@ class AuditRepo(Repo):
         since: datetime | None = None,
         action: str | None = None,
         subject_id: int | None = None,
+        before_id: int | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        """The newest entries first, at most `limit`."""
+        """The newest entries first (older than entry `before_id`, to page back), at most `limit`."""
         query = sa.select(t.audit_log).order_by(t.audit_log.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(t.audit_log.c.id < before_id)
         if since is not None:
             query = query.where(t.audit_log.c.at >= since)
         if action is not None:

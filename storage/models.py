@@ -43,6 +43,7 @@ class Invite:
     expires_at: datetime
     used_by: int | None
     used_at: datetime | None
+    withdrawn_at: datetime | None
 
 
 @dataclass(frozen=True)

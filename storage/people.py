@@ -7,6 +7,7 @@ clock, not the database server's, decides what time it is.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -184,6 +185,12 @@ class UserRepo(Repo):
         rows = await self.c.execute(select, {"grid_key": grid_key})
         return all_models(User, rows)
 
+    async def drop_grids(self, user_id: int) -> list[str]:
+        """Take every grid from this person (their role was taken back); the grids they had."""
+        grids = await self.grids_of(user_id)
+        await self.c.execute(t.grid_assignments.delete().where(t.grid_assignments.c.user_id == user_id))
+        return grids
+
     async def with_roles(self, roles: Iterable[str]) -> list[User]:
         rows = await self.c.execute(
             sa.select(t.users).where(t.users.c.role.in_(list(roles))).order_by(t.users.c.id)
@@ -211,13 +218,58 @@ class InviteRepo(Repo):
         return to_model(Invite, row)
 
     async def redeem(self, code: str, user_id: int, now: datetime) -> bool:
-        """Mark the invite used; False if someone else used it first or it expired."""
+        """Mark the invite used; False if someone else used it first, it expired or was withdrawn."""
+        i = t.invites.c
         result = await self.c.execute(
             t.invites.update()
-            .where(t.invites.c.code == code, t.invites.c.used_by.is_(None), t.invites.c.expires_at > now)
+            .where(i.code == code, i.used_by.is_(None), i.withdrawn_at.is_(None), i.expires_at > now)
             .values(used_by=user_id, used_at=now)
         )
         return result.rowcount == 1
+
+    async def outstanding(self, now: datetime, created_by: int | None = None) -> list[Invite]:
+        """Invites nobody has used, withdrawn or let expire, newest first (of one maker, if given)."""
+        i = t.invites.c
+        query = (
+            sa.select(t.invites)
+            .where(i.used_by.is_(None), i.withdrawn_at.is_(None), i.expires_at > now)
+            .order_by(i.created_at.desc(), i.code)
+        )
+        if created_by is not None:
+            query = query.where(i.created_by == created_by)
+        return all_models(Invite, await self.c.execute(query))
+
+    async def withdraw(self, code: str, now: datetime) -> bool:
+        """Take an unused invite back; False if it was used or withdrawn meanwhile."""
+        i = t.invites.c
+        result = await self.c.execute(
+            t.invites.update()
+            .where(i.code == code, i.used_by.is_(None), i.withdrawn_at.is_(None))
+            .values(withdrawn_at=now)
+        )
+        return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class LinkCode:
+    code: str
+    user_id: int
+    expires_at: datetime
+    claimed_by: int | None
+    claimed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    id: int
+    user_id: int
+    former_user_id: int
+    former_name: str
+    identities: list[list[str]]
+    former_role: str
+    linked_at: datetime
+    undone_at: datetime | None
+    undone_into: int | None
 
 
 class LinkRepo(Repo):
@@ -232,17 +284,130 @@ class LinkRepo(Repo):
             t.link_codes.insert().values(code=code, user_id=user_id, created_at=now, expires_at=expires_at)
         )
 
-    async def redeem(self, code: str, now: datetime) -> int | None:
-        """The user who made the code, if it is valid; it cannot be used twice."""
+    async def valid(self, code: str, now: datetime) -> LinkCode | None:
+        """The code if it is neither used nor expired."""
+        link = t.link_codes.c
+        row = (
+            await self.c.execute(
+                sa.select(t.link_codes).where(
+                    link.code == code, link.used_at.is_(None), link.expires_at > now
+                )
+            )
+        ).first()
+        return to_model(LinkCode, row)
+
+    async def claim(self, code: str, user_id: int, now: datetime) -> bool:
+        """The account that typed the code confirmed; False if the code is used, expired, or another
+        account claimed it first (a second claimer cannot take a pending link over)."""
         link = t.link_codes.c
         result = await self.c.execute(
             t.link_codes.update()
-            .where(link.code == code, link.used_at.is_(None), link.expires_at > now)
-            .values(used_at=now)
-            .returning(link.user_id)
+            .where(
+                link.code == code,
+                link.used_at.is_(None),
+                link.expires_at > now,
+                sa.or_(link.claimed_by.is_(None), link.claimed_by == user_id),
+            )
+            .values(claimed_by=user_id, claimed_at=now)
         )
-        user_id: int | None = result.scalar()
-        return user_id
+        return result.rowcount == 1
+
+    async def use(self, code: str, owner_id: int, claimed_since: datetime, now: datetime) -> int | None:
+        """The code's maker confirmed (or refused): the claiming account, if the claim is recent
+        enough; the code cannot be used again either way."""
+        link = t.link_codes.c
+        result = await self.c.execute(
+            t.link_codes.update()
+            .where(
+                link.code == code,
+                link.user_id == owner_id,
+                link.used_at.is_(None),
+                link.claimed_by.is_not(None),
+                link.claimed_at > claimed_since,
+            )
+            .values(used_at=now)
+            .returning(link.claimed_by)
+        )
+        claimed_by: int | None = result.scalar()
+        return claimed_by
+
+    async def record(
+        self,
+        keep: int,
+        former: User,
+        identities: Sequence[tuple[str, str]],
+        now: datetime,
+    ) -> int:
+        """Remember a link, so it can be undone: which identities came from which account."""
+        result = await self.c.execute(
+            t.account_links.insert()
+            .values(
+                user_id=keep,
+                former_user_id=former.id,
+                former_name=former.display_name,
+                identities=[list(identity) for identity in identities],
+                former_role=former.role,
+                linked_at=now,
+            )
+            .returning(t.account_links.c.id)
+        )
+        link_id: int = result.scalar_one()
+        return link_id
+
+    async def get_link(self, link_id: int) -> AccountLink | None:
+        row = (
+            await self.c.execute(sa.select(t.account_links).where(t.account_links.c.id == link_id))
+        ).first()
+        return to_model(AccountLink, row)
+
+    async def recent_links(self, limit: int) -> list[AccountLink]:
+        """Links not undone, newest first."""
+        a = t.account_links.c
+        rows = await self.c.execute(
+            sa.select(t.account_links).where(a.undone_at.is_(None)).order_by(a.id.desc()).limit(limit)
+        )
+        return all_models(AccountLink, rows)
+
+    async def link_bringing(self, channel: str, external_id: str) -> AccountLink | None:
+        """The link (not undone) that brought this identity to the person it belongs to now."""
+        a, i = t.account_links.c, t.identities.c
+        rows = await self.c.execute(
+            sa.select(t.account_links)
+            .join(t.identities, i.user_id == a.user_id)
+            .where(a.undone_at.is_(None), i.channel == channel, i.external_id == external_id)
+            .order_by(a.id.desc())
+        )
+        for link in all_models(AccountLink, rows):
+            if [channel, external_id] in link.identities:
+                return link
+        return None
+
+    async def split_off(self, link: AccountLink, into: int, now: datetime) -> list[tuple[str, str]]:
+        """Give the identities the link brought (those still with its person) to user `into`; none
+        if the link was undone meanwhile. Their unfinished dialogues on those channels are dropped."""
+        a = t.account_links.c
+        result = await self.c.execute(
+            t.account_links.update()
+            .where(a.id == link.id, a.undone_at.is_(None))
+            .values(undone_at=now, undone_into=into)
+        )
+        if result.rowcount != 1:
+            return []
+        moved: list[tuple[str, str]] = []
+        i = t.identities.c
+        for channel, external_id in link.identities:
+            result = await self.c.execute(
+                t.identities.update()
+                .where(i.channel == channel, i.external_id == external_id, i.user_id == link.user_id)
+                .values(user_id=into)
+            )
+            if result.rowcount:
+                moved.append((channel, external_id))
+                conv = t.conversations.c
+                await self.c.execute(
+                    t.conversations.delete().where(conv.user_id == link.user_id, conv.channel == channel)
+                )
+        return moved
 
     async def merge_users(self, keep: int, drop: int, now: datetime | None = None) -> None:
         """Give everything of user `drop` to user `keep`, then remove `drop`."""

@@ -84,6 +84,8 @@ invites = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_by", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
     sa.Column("used_at", UTCDateTime, nullable=True),
+    # Taken back by its maker (or an admin) before anyone used it.
+    sa.Column("withdrawn_at", UTCDateTime, nullable=True),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
 )
 
@@ -256,6 +258,31 @@ link_codes = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime, nullable=True),
+    # The account on the other channel that typed the code and confirmed; the code's maker confirms
+    # next. Not a foreign key: a claimer merged away or erased meanwhile just fails the check.
+    sa.Column("claimed_by", sa.Integer, nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+)
+
+# Every link of two accounts, so an admin can undo it: the identities that came from the account
+# merged away (`former_user_id`, no longer a user) are split off again into a user of their own.
+account_links = sa.Table(
+    "account_links",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("former_user_id", sa.Integer, nullable=False),
+    # The merged-away account's name, given back to it if the link is undone.
+    sa.Column("former_name", sa.String(128), nullable=False),
+    # [[channel, external_id], ...] of the identities the merged-away account brought.
+    sa.Column("identities", sa.JSON, nullable=False),
+    sa.Column("former_role", sa.String(16), nullable=False),
+    sa.Column("linked_at", UTCDateTime, nullable=False),
+    sa.Column("undone_at", UTCDateTime, nullable=True),
+    # The user the identities were split off into.
+    sa.Column("undone_into", sa.Integer, nullable=True),
 )
 
 # The time bank (storage/ledger.py explains the accounts). `balance` is the sum

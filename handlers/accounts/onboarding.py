@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers import choices, conversation
+from handlers import choices, conversation, notify
 from handlers.accounts import rules as accounts
+from handlers.accounts import views
 from handlers.accounts.views import INVITE_PREFIX, language_choices
 from handlers.community import LANGUAGES
 from handlers.context import Ctx
@@ -112,11 +113,14 @@ FLOW = Flow(
 async def start(ctx: Ctx, payload: str = "") -> None:
     """The /start command, with an optional deep-link payload."""
     if payload.startswith(INVITE_PREFIX):
-        invite = await accounts.redeem_invite(
-            ctx.repos, ctx.user, payload.removeprefix(INVITE_PREFIX), ctx.clock.now()
+        now = ctx.clock.now()
+        change = await accounts.redeem_invite(
+            ctx.repos, ctx.user, ctx.channel, payload.removeprefix(INVITE_PREFIX), now
         )
         await ctx.reload_user()
-        ctx.say("invite.welcome", role=Text(f"role.{invite.role}"))
+        ctx.say("invite.welcome", role=Text(f"role.{change.person.role}"))
+        # The person was just told (above); the police hear who joined as what.
+        await notify.to_police(ctx.repos, ctx.community, views.role_granted_note(change), now)
     follow = ctx.links.get(payload)
     if ctx.user.onboarded_at is None:
         await conversation.begin(ctx, FLOW, "language", {"then": payload} if follow else {})

@@ -11,6 +11,7 @@ from handlers.community import Community
 from handlers.context import Ctx
 from handlers.messages import Verbatim
 from handlers.patrols import announce
+from storage import audit
 from storage.models import Schedule
 from storage.repositories import Repos
 
@@ -43,6 +44,16 @@ async def review(ctx: Ctx, signup_id: int, *, void: bool) -> None:
     now = ctx.clock.now()
     found, volunteer = await rules.review_flagged(ctx.repos, ctx.community, ctx.user, signup_id, void, now)
     if void:
+        # Voiding reverses the points the hours earned: a revocation of points like any other.
+        await ctx.repos.audit.record(
+            now,
+            audit.POINTS_REVOKE,
+            via=ctx.channel,
+            actor_id=ctx.user.id,
+            subject_id=volunteer.id,
+            target=f"signup:{signup_id}",
+            detail={"source": "patrol_hours"},
+        )
         told = views.hours_voided(ctx.community, found.shift)
         await notify.to_user(ctx.repos, ctx.community, volunteer, told, now)
     key = "attendance.review_voided" if void else "attendance.review_kept"

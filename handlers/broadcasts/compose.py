@@ -10,6 +10,7 @@ from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import StaleAction
 from handlers.messages import When
+from storage import audit
 
 # Buttons of the /alert dialogue: not registered with the engine, so they reach the running draft.
 FLOW_ACTION = "bca"
@@ -176,6 +177,19 @@ async def handle_confirm(ctx: Ctx) -> str | None:
         now=now,
         photo_id=data.get("photo_id"),
         at=at,
+    )
+    await ctx.repos.audit.record(
+        now,
+        audit.BROADCAST_SEND,
+        via=ctx.channel,
+        actor_id=ctx.user.id,
+        target=f"broadcast:{broadcast_id}",
+        detail={
+            "kind": data["kind"],
+            "priority": data["priority"],
+            "audience": data["audience"]["type"],
+            "scheduled": at is not None,
+        },
     )
     if at is not None:
         ctx.say("broadcast.scheduled", id=broadcast_id, at=When(at))

@@ -12,6 +12,7 @@ from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.reports import rules as reports
 from handlers.timebank import rules, views
+from storage import audit
 
 # Buttons offered when a typed name matches several people.
 PEOPLE_SHOWN = 8
@@ -64,6 +65,17 @@ async def handle_person(ctx: Ctx) -> str | None:
         if report is None:
             ctx.response.replies.append(views.no_such_ticket(text[:20]))
             return "person"
+        if report.anonymous:
+            # The award dialogue names the person behind the ticket: a view like any other.
+            await ctx.repos.audit.record(
+                ctx.clock.now(),
+                audit.REPORT_REVEAL_REPORTER,
+                via=ctx.channel,
+                actor_id=ctx.user.id,
+                subject_id=report.reporter_id,
+                target=f"report:{report.ticket}",
+                detail={"seen_in": "award"},
+            )
         return await _choose(ctx, report.reporter_id)
     people, more = await rules.find_people(ctx.repos, ctx.user, text[:64], PEOPLE_SHOWN)
     if not people:
@@ -131,6 +143,15 @@ async def handle_confirm(ctx: Ctx) -> str | None:
     if given is None:
         ctx.say("award.already_done")
         return END
+    await ctx.repos.audit.record(
+        now,
+        audit.POINTS_AWARD,
+        via=ctx.channel,
+        actor_id=ctx.user.id,
+        subject_id=given.person.id,
+        target=f"ledger:{given.entry_id}",
+        detail={"points": given.points},
+    )
     await notify.to_user(ctx.repos, ctx.community, given.person, views.award_received(given, ctx.user), now)
     ctx.response.replies.append(views.award_done(given))
     return END
@@ -181,6 +202,15 @@ async def handle_revoke_reason(ctx: Ctx) -> str | None:
         # Typing again would not change the answer: end here, with the reason why.
         ctx.say(refused.key, **refused.params)
         return END
+    await ctx.repos.audit.record(
+        now,
+        audit.POINTS_REVOKE,
+        via=ctx.channel,
+        actor_id=ctx.user.id,
+        subject_id=revoked.entry.user_id,
+        target=f"ledger:{revoked.entry.id}",
+        detail={"points": revoked.entry.amount},
+    )
     if revoked.person is not None:
         await notify.to_user(
             ctx.repos, ctx.community, revoked.person, views.award_revoked(revoked, ctx.user), now

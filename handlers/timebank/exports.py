@@ -8,6 +8,7 @@ from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError
 from handlers.timebank import csv_export, rules, views
 from handlers.timebank.views import LAST_MONTH, THIS_MONTH
+from storage import audit
 
 
 def _pressed(ctx: Ctx, verb: str) -> str | None:
@@ -68,6 +69,14 @@ async def handle_range(ctx: Ctx) -> str | None:
         hours = await rules.patrol_hours_rows(ctx.repos, ctx.community, ctx.user, first, last)
         export = csv_export.patrol_hours(hours, tz, first, last)
         key = "export.ready_patrol"
+    await ctx.repos.audit.record(
+        ctx.clock.now(),
+        audit.DATA_EXPORT,
+        via=ctx.channel,
+        actor_id=ctx.user.id,
+        target=f"export:{kind}",
+        detail={"first": first.isoformat(), "last": last.isoformat(), "rows": export.rows},
+    )
     ctx.say(key, document=export.document, rows=export.rows, first=first.isoformat(), last=last.isoformat())
     return END
 

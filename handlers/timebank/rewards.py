@@ -11,6 +11,7 @@ from handlers.context import Ctx
 from handlers.conversation import END, Flow, Step
 from handlers.errors import DomainError, StaleAction
 from handlers.timebank import rules, views
+from storage import audit
 from storage.rewards import APPROVED
 
 # Redemptions a person sees in /rewards, and pending ones an officer sees in /redemptions.
@@ -61,8 +62,17 @@ async def list_pending(ctx: Ctx) -> None:
 
 
 async def _tell_decided(ctx: Ctx, decided: rules.Decided, now: datetime) -> None:
-    """The volunteer hears the outcome; the other officers get a short note."""
+    """The volunteer hears the outcome; the other officers get a short note; the log records it."""
     redemption = decided.redemption
+    await ctx.repos.audit.record(
+        now,
+        audit.REDEMPTION_APPROVE if redemption.state == APPROVED else audit.REDEMPTION_REJECT,
+        via=ctx.channel,
+        actor_id=ctx.user.id,
+        subject_id=redemption.user_id,
+        target=f"redemption:{redemption.id}",
+        detail={"reward": redemption.reward_key},
+    )
     if decided.person is not None:
         if redemption.state == APPROVED:
             told = views.redemption_approved(ctx.community, redemption)

@@ -310,6 +310,8 @@ async def test_police_review_a_flagged_check_out(bot: Harness, patrol: Patrol) -
     assert (found.flagged, found.minutes_worked) == (False, 0)
     assert await balance(bot, patrol.wang) == 0
     assert bot.channel.to("wang")[-1].text == "attendance.hours_voided"
+    [voided] = await bot.repos_do(lambda r: r.audit.entries(action="points.revoke"))
+    assert (voided.subject_id, voided.target) == (patrol.wang, f"signup:{wang}")
 
     assert await bot.press("police", f"v1:att:keep:{li}", group=True) == []
     assert bot.notice() == "attendance.review_kept"
