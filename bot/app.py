@@ -24,6 +24,7 @@ from bot.channels.wecom.channel import WeComChannel
 from bot.community_file import load_community
 from bot.delivery import Delivery
 from bot.i18n import Translator
+from bot.metrics import Backlog, Metrics
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import build_web_app
@@ -34,6 +35,11 @@ from handlers.router import Engine
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+# /readyz: how long the database may take to answer before the bot is reported not ready.
+READY_TIMEOUT = 2.0
+# /metrics: how long counting the outbox backlog may take; the scrape goes on without it then.
+SCRAPE_TIMEOUT = 5.0
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Runtime:
     engine: Engine
     delivery: Delivery
     channels: dict[str, Channel] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def add_channel(self, channel: Channel) -> None:
         self.channels[channel.name] = channel
@@ -55,7 +62,9 @@ class Runtime:
         await self.database.close()
 
     def channel_services(self) -> ChannelServices:
-        return ChannelServices(self.engine, self.media, self.clock, self.community.default_language)
+        return ChannelServices(
+            self.engine, self.media, self.clock, self.community.default_language, self.metrics
+        )
 
 
 # --- the adapters, each handed what it needs rather than the runtime -------------------------
@@ -71,22 +80,60 @@ def telegram_channel(
         settings.telegram_chat_per_second,
     )
     return TelegramChannel.build(
-        runtime.channel_services(), runtime.translator, flood, token, api_url=api_url, file_url=file_url
+        runtime.channel_services(),
+        runtime.translator,
+        flood,
+        token,
+        api_url=api_url,
+        file_url=file_url,
+        monitor=runtime.metrics.platform(TelegramChannel.name),
     )
 
 
 def wecom_channel(runtime: Runtime, config: WeComConfig, client: httpx.AsyncClient) -> WeComChannel:
     services = runtime.channel_services()
-    return WeComChannel(config, client, services, services, runtime.translator)
+    monitor = runtime.metrics.platform(WeComChannel.name)
+    return WeComChannel(config, client, services, services, runtime.translator, monitor)
 
 
 def web_app(runtime: Runtime, wecom: WeComChannel | None = None) -> Starlette:
     services = runtime.channel_services()
+    metrics = runtime.metrics
 
-    async def health() -> dict[str, object]:
-        return {"channels": sorted(runtime.channels), "outbox": await services.outbox_counts()}
+    def alive() -> dict[str, object]:
+        return {"channels": sorted(runtime.channels)}
 
-    return build_web_app(health, wecom.endpoint.routes() if wecom is not None else ())
+    async def ready() -> dict[str, str]:
+        checks = {"database": await _database_state(runtime.database)}
+        for name in sorted(runtime.channels):
+            monitor = metrics.monitor_of(name)
+            # A channel that calls no platform (the console) is ready when the process is.
+            checks[name] = "ok" if monitor is None else monitor.state()
+        return checks
+
+    async def scrape() -> bytes:
+        backlog: list[Backlog] | None = None
+        try:
+            async with asyncio.timeout(SCRAPE_TIMEOUT):
+                backlog = await services.outbox_backlog()
+        except Exception as error:
+            log.warning("outbox backlog not counted for /metrics", extra={"error": repr(error)[:200]})
+        # No await from here on: this scrape's figures are set and read in one go.
+        metrics.set_backlog(backlog)
+        return metrics.exposition()
+
+    return build_web_app(alive, ready, scrape, wecom.endpoint.routes() if wecom is not None else ())
+
+
+async def _database_state(database: Database) -> str:
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await database.ping()
+    except TimeoutError:
+        return f"no answer within {READY_TIMEOUT:g} s"
+    except Exception as error:
+        return f"unreachable: {error}"[:200]
+    return "ok"
 
 
 async def build_runtime(
@@ -107,10 +154,15 @@ async def build_runtime(
     translator = translator or Translator.load(community.default_language, community.tz)
     media = media_store(settings)
     channels: dict[str, Channel] = {}
+    metrics = Metrics()
     delivery = Delivery(database, community, translator, media, clock, channels)
-    engine = Engine(database, community, clock, media, on_outbox=delivery.wake)
+    engine = Engine(
+        database, community, clock, media, on_outbox=delivery.wake, on_fired=metrics.schedule_fired
+    )
     await engine.prepare()
-    return Runtime(settings, community, database, translator, media, clock, engine, delivery, channels)
+    return Runtime(
+        settings, community, database, translator, media, clock, engine, delivery, channels, metrics
+    )
 
 
 def media_store(settings: Settings) -> MediaStore:

@@ -7,28 +7,41 @@ composition root hands each adapter this object, not the whole runtime.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.channels.base import MenuPick
+from bot.metrics import Backlog, Metrics
 from handlers import notify
 from handlers.clock import Clock
 from handlers.media import MediaStore
-from handlers.messages import Incoming, Reply, Response, reply_to_json
+from handlers.messages import Incoming, Reply, Response, Text, reply_to_json
 from handlers.router import Engine
 from storage.repositories import Repos
 
 # A numbered choice nobody picked is closed after this long: the card may be long out of date.
 MENU_TTL = timedelta(days=2)
 
+# What the engine answers when handling an input failed (handlers/router.py).
+FAILED = Text("error.internal")
+
 
 class ChannelServices:
-    def __init__(self, engine: Engine, media: MediaStore, clock: Clock, default_language: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        media: MediaStore,
+        clock: Clock,
+        default_language: str,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._engine = engine
         self._media = media
         self._clock = clock
         self._default_language = default_language
+        self._metrics = metrics
 
     @property
     def default_language(self) -> str:
@@ -38,7 +51,13 @@ class ChannelServices:
         return self._clock.now()
 
     async def handle(self, incoming: Incoming) -> Response:
-        return await self._engine.handle(incoming)
+        started = time.perf_counter()
+        response = await self._engine.handle(incoming)
+        if self._metrics is not None:
+            # The engine turns a failure into its apology instead of raising: that is how it shows.
+            ok = response.notice != FAILED
+            self._metrics.handled(incoming.channel, ok, time.perf_counter() - started)
+        return response
 
     async def defer(self, channel: str, chat_id: str, language: str, replies: Sequence[Reply]) -> None:
         """Queue replies that could not be given at once (the unit of work wakes delivery)."""
@@ -123,8 +142,10 @@ class ChannelServices:
             lambda repos: repos.menus.remember(channel, chat_ids, first, actions, menu, now)
         )
 
-    # --- the web app's health check -----------------------------------------------------
+    # --- the web app's /metrics ------------------------------------------------------------
 
-    async def outbox_counts(self) -> dict[str, int]:
-        """Answering at all shows the database answers."""
-        return await self._engine.run(lambda repos: repos.outbox.counts(), read_only=True)
+    async def outbox_backlog(self) -> list[Backlog]:
+        """The rows not delivered yet, counted in a read-only transaction that holds up no chat."""
+        now = self._clock.now()
+        rows = await self._engine.run(lambda repos: repos.outbox.backlog(now), read_only=True)
+        return [Backlog(*row) for row in rows]

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TypeVar
 
+import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
@@ -30,7 +31,8 @@ from handlers.privacy import rules as privacy
 from handlers.privacy import views as privacy_views
 from handlers.router import Engine
 from storage.audit import VIA_CLI, AuditEntry
-from storage.db import Database
+from storage.backup import BackupError, backup_sqlite
+from storage.db import Database, normalise_url
 from storage.models import User
 from storage.repositories import Repos
 
@@ -53,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         "--script", type=Path, help="run these lines non-interactively and print the transcript"
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to PATH, also while the bot runs (PostgreSQL: pg_dump)"
+    )
+    backup.add_argument("path", type=Path, help="the file to write (replaced if it exists)")
     role = commands.add_parser("role", help="manage roles")
     role_commands = role.add_subparsers(dest="role_command", required=True)
     grant = role_commands.add_parser("grant", help="give a platform user a role (the first police/admin)")
@@ -134,6 +140,8 @@ def _main(args: argparse.Namespace) -> int:
         elif args.command == "migrate":
             logging_setup.configure(settings.log_level, secrets=logging_setup.secrets_of(settings))
             asyncio.run(_migrate(settings))
+        elif args.command == "backup":
+            return _backup(settings, args.path)
         elif args.command == "role":
             logging_setup.configure("WARNING")
             if args.role_command == "revoke":
@@ -178,6 +186,23 @@ async def _migrate(settings: Settings) -> None:
         await database.migrate()
     finally:
         await database.close()
+
+
+def _backup(settings: Settings, target: Path) -> int:
+    url = sa.make_url(normalise_url(settings.database_url))
+    if url.get_backend_name() != "sqlite" or not url.database:
+        print(
+            "shouwang: backup copies SQLite databases; for PostgreSQL use pg_dump (README, Operations)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        size = backup_sqlite(Path(url.database), target)
+    except (BackupError, OSError) as error:
+        print(f"shouwang: backup failed: {error}", file=sys.stderr)
+        return 1
+    print(f"backed up {url.database} to {target} ({size / 1_000_000:.1f} MB)")
+    return 0
 
 
 async def _grant(settings: Settings, args: argparse.Namespace) -> int:

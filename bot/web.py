@@ -1,4 +1,4 @@
-"""The bot's one web app: health check and the channels' callback routes (WeChat Work's)."""
+"""The bot's one web app: liveness, readiness, metrics and the channels' callback routes (WeChat Work's)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,43 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-# The bot's state for /healthz (its channels, the outbox's counts); raises when the database is unreachable.
-Health = Callable[[], Awaitable[dict[str, Any]]]
+from bot.metrics import CONTENT_TYPE_LATEST
+
+# What /healthz says of the process (its channels); must not touch the database or the network.
+Alive = Callable[[], dict[str, Any]]
+# Each check (the database, every channel) and "ok" or what is wrong with it.
+Readiness = Callable[[], Awaitable[dict[str, str]]]
+# The metrics in Prometheus's text format, gathered for this scrape.
+Scrape = Callable[[], Awaitable[bytes]]
 
 
-def build_web_app(health: Health, routes: Sequence[BaseRoute] = ()) -> Starlette:
+def build_web_app(
+    alive: Alive, ready: Readiness, scrape: Scrape, routes: Sequence[BaseRoute] = ()
+) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
-        try:
-            state = await health()
-        except Exception:
-            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
-        return JSONResponse({"ok": True, **state})
+        """The process is up and serving HTTP: nothing else is asked, so a slow database or a
+        platform outage never gets a healthy bot restarted."""
+        return JSONResponse({"ok": True, **alive()})
 
-    return Starlette(routes=[Route("/healthz", healthz), *routes])
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await ready()
+        failing = sorted(name for name, state in checks.items() if state != "ok")
+        body: dict[str, Any] = {"ready": not failing, "checks": checks}
+        if failing:
+            body["not_ready"] = failing
+        return JSONResponse(body, status_code=503 if failing else 200)
+
+    async def metrics(request: Request) -> Response:
+        return Response(await scrape(), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            *routes,
+        ]
+    )

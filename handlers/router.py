@@ -46,12 +46,15 @@ class Engine:
         media: MediaStore,
         on_outbox: Callable[[], None] | None = None,
         registry: Registry | None = None,
+        on_fired: Callable[[str, timedelta], None] | None = None,
     ) -> None:
         self.database = database
         self.community = community
         self.clock = clock
         self.media = media
         self.on_outbox = on_outbox or (lambda: None)
+        # Told of each schedule fired: its kind and how late (the runtime's metrics).
+        self.on_fired = on_fired or (lambda kind, late: None)
         self.registry = registry or features.REGISTRY
 
     async def run(self, fn: Callable[[Repos], Awaitable[T]], *, read_only: bool = False) -> T:
@@ -133,9 +136,12 @@ class Engine:
             fire = self.registry.schedules[schedule.kind]
             if isinstance(fire, Gathered):
                 gathered = await self.run(partial(self._gather, schedule, fire), read_only=True)
-                fired += await self.run(partial(self._fire_gathered, schedule, fire, gathered))
+                done = await self.run(partial(self._fire_gathered, schedule, fire, gathered))
             else:
-                fired += await self.run(partial(self._fire, schedule, fire))
+                done = await self.run(partial(self._fire, schedule, fire))
+            if done:
+                fired += 1
+                self.on_fired(schedule.kind, self.clock.now() - schedule.due_at)
         idle = await self.run(lambda repos: scheduled.idle_drafts(repos, self.community, self.clock.now()))
         for draft in idle:
             fired += await self.run(partial(self._expire, draft))

@@ -9,6 +9,8 @@ event loop free to answer chats meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -170,9 +172,32 @@ class Database:
                 async with connection.begin():
                     await connection.run_sync(_upgrade_to_head)
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query (for /readyz; no lock, no write).
+
+        SQLite: a fresh read-only connection to the file, in a thread, so a database file that
+        was removed or replaced is noticed (the pool's open connections would still read the
+        old one), and a missing file is not created empty. PostgreSQL: SELECT 1 on the pool,
+        whose pre-ping replaces dead connections.
+        """
+        if self._write_turn is None:
+            async with self.reader.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+            return
+        path = sa.make_url(self.url).database
+        assert path is not None
+        await asyncio.to_thread(_ping_sqlite, path)
+
     async def close(self) -> None:
         await self.reader.dispose()
         await self.engine.dispose()
+
+
+def _ping_sqlite(path: str) -> None:
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=1)) as connection:
+        # Our own table, not just "SELECT 1": an empty file that took the database's place fails.
+        connection.execute("SELECT count(*) FROM alembic_version").fetchone()
 
 
 async def _migrate_sqlite(connection: AsyncConnection) -> None:

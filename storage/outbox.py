@@ -132,6 +132,21 @@ class OutboxRepo(Repo):
         rows = await self.c.execute(sa.select(t.outbox.c.state, sa.func.count()).group_by(t.outbox.c.state))
         return {state: int(count) for state, count in rows.all()}
 
+    async def backlog(self, now: datetime) -> list[tuple[str, str, str, int]]:
+        """(channel, kind, state, count) of the rows not delivered yet, for /metrics: "retrying"
+        (failed at least once), "scheduled" (held for later), "due" (the rest). Only pending
+        rows are read, through the (state, next_attempt_at) index, however long the history."""
+        o = t.outbox.c
+        state = sa.case(
+            (o.attempts > 0, "retrying"), (o.next_attempt_at > now, "scheduled"), else_="due"
+        ).label("state")
+        rows = await self.c.execute(
+            sa.select(o.channel, o.kind, state, sa.func.count())
+            .where(o.state == PENDING)
+            .group_by(o.channel, o.kind, state)
+        )
+        return [(channel, kind, when, int(count)) for channel, kind, when, count in rows.all()]
+
     async def all(self) -> list[OutboxMessage]:
         return all_models(OutboxMessage, await self.c.execute(sa.select(t.outbox).order_by(t.outbox.c.id)))
 

@@ -30,6 +30,7 @@ from bot.channels.base import DeliveryError, Host, RetryLater, Undeliverable
 from bot.channels.telegram_flood import FloodControl, Turn
 from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
+from bot.metrics import PlatformMonitor
 from handlers.messages import Incoming, Location, Reply, Response, Text
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,12 @@ class TelegramChannel:
         api_url: str | None = None,
         file_url: str | None = None,
         concurrency: int = CONCURRENT_UPDATES,
+        monitor: PlatformMonitor | None = None,
     ) -> TelegramChannel:
-        requests = (AiohttpRequest(), AiohttpRequest(connection_pool_size=1))
+        requests = (
+            AiohttpRequest(monitor=monitor),
+            AiohttpRequest(connection_pool_size=1, monitor=monitor),
+        )
         builder = (
             ApplicationBuilder()
             .token(token)

@@ -21,6 +21,8 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.metrics import PlatformMonitor
+
 USER_AGENT = "shouwang (python-telegram-bot, aiohttp)"
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -32,7 +34,10 @@ class AiohttpRequest(BaseRequest):
         read_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         media_write_timeout: float | None = 20.0,
+        monitor: PlatformMonitor | None = None,
     ) -> None:
+        # Every Bot API call passes here, the long polls included: the one place to see them all.
+        self._monitor = monitor
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._connect_timeout = connect_timeout
@@ -95,8 +100,17 @@ class AiohttpRequest(BaseRequest):
         try:
             request = self._session.request(method, url, data=data, headers=headers, timeout=timeout)
             async with request as response:
-                return response.status, await response.read()
+                answer = response.status, await response.read()
         except TimeoutError as error:
+            self._unreachable("timeout")
             raise TimedOut() from error
         except aiohttp.ClientError as error:
+            self._unreachable("network")
             raise NetworkError(f"aiohttp: {error}") from error
+        if self._monitor is not None:
+            self._monitor.answered(answer[0])
+        return answer
+
+    def _unreachable(self, status: str) -> None:
+        if self._monitor is not None:
+            self._monitor.unreachable(status)

@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -302,4 +303,41 @@ async def test_two_transactions_of_one_process_take_turns(database_url: str) -> 
     if database.dialect == "sqlite":
         # On PostgreSQL the second update waits on the row lock instead, inside its transaction.
         assert order == ["slow begins", "slow commits", "quick begins"]
+    await database.close()
+
+
+async def test_ping_answers_on_a_working_database(database_url: str) -> None:
+    database = Database(database_url)
+    await database.ping()
+    await database.close()
+
+
+def _remove(path: Path) -> None:
+    for leftover in path.parent.glob(path.name + "*"):
+        leftover.unlink()
+
+
+async def test_ping_notices_a_sqlite_file_that_is_gone_and_does_not_create_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    database = Database(sqlite_url)
+    async with database.transaction(read_only=True) as connection:
+        await connection.execute(sa.text("SELECT 1"))  # the pool now holds a connection to the file
+    _remove(tmp_path / "shouwang.db")
+    with pytest.raises(sqlite3.OperationalError):
+        await database.ping()
+    assert not (tmp_path / "shouwang.db").exists()
+    # An empty file in its place is not the database either.
+    (tmp_path / "shouwang.db").touch()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await database.ping()
+    await database.close()
+
+
+async def test_ping_fails_at_once_when_postgresql_does_not_answer() -> None:
+    # Port 9 (discard) on the loopback: nothing listens there, the connection is refused.
+    database = Database("postgresql://postgres@127.0.0.1:9/test")
+    async with asyncio.timeout(10):
+        with pytest.raises(OSError):
+            await database.ping()
     await database.close()

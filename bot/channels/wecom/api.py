@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from bot.channels.base import DeliveryError, RetryLater, Undeliverable
+from bot.metrics import PlatformMonitor
 
 TOKEN_EXPIRED = {40014, 42001}
 RATE_LIMITED = {45009}
@@ -40,9 +41,12 @@ class WeComError(DeliveryError):
 class WeComApi:
     """A thin async client: wechatpy's own client is synchronous and would block the event loop."""
 
-    def __init__(self, config: WeComConfig, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, config: WeComConfig, client: httpx.AsyncClient, monitor: PlatformMonitor | None = None
+    ) -> None:
         self.config = config
         self.client = client
+        self.monitor = monitor
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
@@ -63,8 +67,8 @@ class WeComApi:
         try:
             response = await self.client.get(self.config.api_url + path, params=params)
         except httpx.HTTPError as error:
-            raise DeliveryError(f"wecom unreachable: {error}") from error
-        return checked(response)
+            raise self._unreachable(error) from error
+        return self._checked(response, token=True)
 
     async def call(
         self,
@@ -84,14 +88,14 @@ class WeComApi:
                     json=json,
                     files=files,
                 )
-                return checked(response)
+                return self._checked(response)
             except WeComError as error:
                 if error.errcode in TOKEN_EXPIRED and attempt == 0:
                     stale = token
                     continue
                 raise
             except httpx.HTTPError as error:
-                raise DeliveryError(f"wecom unreachable: {error}") from error
+                raise self._unreachable(error) from error
         raise AssertionError("unreachable")
 
     async def user_name(self, user_id: str) -> str | None:
@@ -120,18 +124,20 @@ class WeComApi:
                     params={"access_token": token, "media_id": media_id},
                 )
             except httpx.HTTPError as error:
-                raise DeliveryError(f"wecom unreachable: {error}") from error
+                raise self._unreachable(error) from error
             # Media comes as bytes; errors come as JSON (some gateways label it text/plain).
             if response.status_code >= 400 or response.headers.get("content-type", "").startswith(
                 ("application/json", "text/plain")
             ):
                 try:
-                    checked(response)
+                    self._checked(response)
                 except WeComError as error:
                     if error.errcode in TOKEN_EXPIRED and attempt == 0:
                         stale = token
                         continue
                     raise
+            elif self.monitor is not None:
+                self.monitor.answered(response.status_code)
             return response.content
         raise AssertionError("unreachable")
 
@@ -141,8 +147,41 @@ class WeComApi:
                 self.config.api_url + "/cgi-bin/webhook/send", params={"key": key}, json=payload
             )
         except httpx.HTTPError as error:
-            raise DeliveryError(f"wecom unreachable: {error}") from error
-        checked(response)
+            raise self._unreachable(error) from error
+        self._checked(response)
+
+    # --- what the platform answered, for /metrics and /readyz ---------------------------
+
+    def _checked(self, response: httpx.Response, *, token: bool = False) -> dict[str, Any]:
+        try:
+            data = checked(response)
+        except DeliveryError as error:
+            self._observe_failure(response, error, token)
+            raise
+        if self.monitor is not None:
+            self.monitor.answered(response.status_code)
+        return data
+
+    def _observe_failure(self, response: httpx.Response, error: DeliveryError, token: bool) -> None:
+        monitor = self.monitor
+        if monitor is None:
+            return
+        if response.status_code >= 400:
+            monitor.answered(response.status_code)
+        elif isinstance(error, WeComError):
+            # A refused token (wrong secret, server IP not trusted) leaves the bot unable to send.
+            monitor.refused(error.errcode, usable=not token)
+        elif isinstance(error, RetryLater):
+            monitor.refused(min(RATE_LIMITED), rate_limited=True)
+        elif isinstance(error, Undeliverable):
+            monitor.answered(response.status_code)  # the platform is fine; the recipient is not
+        else:
+            monitor.unreachable("invalid answer")
+
+    def _unreachable(self, error: httpx.HTTPError) -> DeliveryError:
+        if self.monitor is not None:
+            self.monitor.unreachable("timeout" if isinstance(error, httpx.TimeoutException) else "network")
+        return DeliveryError(f"wecom unreachable: {error}")
 
 
 def checked(response: httpx.Response) -> dict[str, Any]:

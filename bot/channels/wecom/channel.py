@@ -32,6 +32,7 @@ from bot.channels.wecom.crypto import CallbackCrypto
 from bot.channels.wecom.fit import fit, fit_bytes
 from bot.channels.wecom.pacing import Progress, Window, content_digest, fingerprint, progress_key
 from bot.i18n import RenderedMessage, Translator
+from bot.metrics import PlatformMonitor
 from handlers.messages import Document, Incoming, Location, Reply, Text
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,13 @@ class WeComChannel:
         host: Host,
         inbox: Inbox,
         translator: Translator,
+        monitor: PlatformMonitor | None = None,
     ) -> None:
         self.config = config
         self.host = host
         self.inbox = inbox
         self.translator = translator
-        self.api = WeComApi(config, client)
+        self.api = WeComApi(config, client, monitor)
         self._wake = asyncio.Event()
         self._stopping = False
         self._processing = asyncio.Lock()
@@ -97,6 +99,11 @@ class WeComChannel:
     # --- processing stored callbacks --------------------------------------------
 
     async def run(self) -> None:
+        try:
+            # A first contact, so /readyz can tell at once whether WeChat Work serves this app.
+            await self.api.token()
+        except DeliveryError as error:
+            log.warning("wecom access token could not be fetched at start", extra={"error": str(error)})
         while not self._stopping:
             self._wake.clear()
             try:
