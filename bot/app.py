@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import uvicorn
@@ -20,11 +21,12 @@ from bot.channels.telegram_flood import FloodControl
 from bot.channels.wecom.api import WeComConfig
 from bot.channels.wecom.channel import WeComChannel
 from bot.community_file import load_community
-from bot.delivery import Delivery
+from bot.delivery import Delivery, Retries
 from bot.i18n import Translator
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import build_web_app
+from handlers import features
 from handlers.clock import Clock, SystemClock
 from handlers.community import Community
 from handlers.media import MediaStore
@@ -101,10 +103,27 @@ async def build_runtime(
     translator = translator or Translator.load(community.default_language, community.tz)
     media = MediaStore(settings.media_dir)
     channels: dict[str, Channel] = {}
-    delivery = Delivery(database, community, translator, media, clock, channels)
+    delivery = Delivery(database, community, translator, media, clock, channels, retries(settings))
     engine = Engine(database, community, clock, media, on_outbox=delivery.wake)
     await engine.prepare()
     return Runtime(settings, community, database, translator, media, clock, engine, delivery, channels)
+
+
+def retries(settings: Settings) -> Retries:
+    """How delivery waits out platform outages, from the settings."""
+    unknown = sorted(set(settings.outbox_give_up_hours) - features.REGISTRY.kinds.outbox)
+    if unknown:
+        known = ", ".join(sorted(features.REGISTRY.kinds.outbox))
+        raise ValueError(
+            f"SHOUWANG_OUTBOX_GIVE_UP_HOURS names unknown outbox kinds {unknown} (known: {known})"
+        )
+    return Retries(
+        max_backoff=timedelta(seconds=settings.outbox_max_backoff_seconds),
+        gives_up_after={
+            kind: None if hours is None else timedelta(hours=hours)
+            for kind, hours in settings.outbox_give_up_hours.items()
+        },
+    )
 
 
 def wecom_config(settings: Settings) -> WeComConfig:

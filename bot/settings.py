@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(default=30.0, gt=0)
     telegram_group_per_minute: int = Field(default=20, gt=0)
     telegram_chat_per_second: float = Field(default=1.0, gt=0)
+    # Through a platform outage: the longest wait between two attempts at a message (how soon
+    # delivery resumes once the platform is back), and per outbox kind how many hours a message
+    # is tried before it expires, in place of the kind's own horizon (JSON: {"broadcast": 6};
+    # null: never given up).
+    outbox_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    outbox_give_up_hours: dict[str, float | None] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _wecom_complete(self) -> Settings:
@@ -52,6 +58,17 @@ class Settings(BaseSettings):
             raise ValueError(f"WeChat Work is half configured: also set {missing}")
         if self.wecom_aes_key and len(self.wecom_aes_key) != 43:
             raise ValueError("SHOUWANG_WECOM_AES_KEY (EncodingAESKey) must be exactly 43 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _horizons_positive(self) -> Settings:
+        bad = sorted(
+            kind for kind, hours in self.outbox_give_up_hours.items() if hours is not None and hours <= 0
+        )
+        if bad:
+            raise ValueError(
+                f"SHOUWANG_OUTBOX_GIVE_UP_HOURS: hours must be above 0 (or null for never): {bad}"
+            )
         return self
 
     @property

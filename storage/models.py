@@ -128,6 +128,7 @@ class OutboxMessage:
     next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ without loss or duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +19,24 @@ from storage.db import DbConnection
 from storage.kinds import Kinds
 from storage.models import OutboxMessage
 from storage.rows import Repo, all_models
+from storage.types import UTCDateTime
 
 PENDING = "pending"
 SENT = "sent"
+# Given up after the kind's horizon of transient failures (a long platform outage).
+EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How many outbox rows of a kind are in a state; for pending rows, when the one waiting
+    longest is (or was) due: an operator's view of what a platform outage holds up."""
+
+    kind: str
+    state: str
+    count: int
+    # None for settled states (sent, failed, blocked, expired).
+    oldest_next_attempt_at: datetime | None
 
 
 class OutboxRepo(Repo):
@@ -114,11 +130,20 @@ class OutboxRepo(Repo):
         ).scalar()
         return due
 
-    async def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
+    async def mark_retry(
+        self, message_id: int, error: str, next_attempt_at: datetime, failed_at: datetime
+    ) -> None:
+        """A failed attempt to try again at `next_attempt_at`; the first one starts `failing_since`."""
+        o = t.outbox.c
         await self.c.execute(
             t.outbox.update()
-            .where(t.outbox.c.id == message_id)
-            .values(last_error=error[:500], next_attempt_at=next_attempt_at, attempts=t.outbox.c.attempts + 1)
+            .where(o.id == message_id)
+            .values(
+                last_error=error[:500],
+                next_attempt_at=next_attempt_at,
+                attempts=o.attempts + 1,
+                failing_since=sa.func.coalesce(o.failing_since, sa.literal(failed_at, UTCDateTime())),
+            )
         )
 
     async def mark_final(self, message_id: int, state: str, error: str) -> None:
@@ -127,6 +152,30 @@ class OutboxRepo(Repo):
             .where(t.outbox.c.id == message_id)
             .values(state=state, last_error=error[:500], attempts=t.outbox.c.attempts + 1)
         )
+
+    async def backlog(self) -> list[Backlog]:
+        """Rows per kind and state, and the oldest due time of the pending ones (for /metrics).
+
+        Counts the whole table, sent rows too: a scan, meant for a scrape every few seconds
+        on a read-only transaction, not for the hot path.
+        """
+        o = t.outbox.c
+        rows = await self.c.execute(
+            sa.select(
+                o.kind,
+                o.state,
+                sa.func.count().label("rows"),
+                sa.type_coerce(
+                    sa.func.min(sa.case((o.state == PENDING, o.next_attempt_at))), UTCDateTime()
+                ).label("oldest"),
+            )
+            .group_by(o.kind, o.state)
+            .order_by(o.kind, o.state)
+        )
+        return [
+            Backlog(row.kind, row.state, int(row.rows), row.oldest if row.state == PENDING else None)
+            for row in rows
+        ]
 
     async def counts(self) -> dict[str, int]:
         rows = await self.c.execute(sa.select(t.outbox.c.state, sa.func.count()).group_by(t.outbox.c.state))

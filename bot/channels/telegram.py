@@ -26,7 +26,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.base import DeliveryError, Host, RetryLater, Undeliverable
+from bot.channels.base import DeliveryError, Host, RetryLater, Transient, Undeliverable
 from bot.channels.telegram_flood import FloodControl, Turn
 from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
@@ -534,5 +534,7 @@ def _translate(error: TelegramError) -> DeliveryError:
     if isinstance(error, BadRequest):
         return Undeliverable(error.message)
     if isinstance(error, NetworkError):
-        return DeliveryError(error.message)
+        # Time-outs, refused connections and the Bot API's 5xx answers (PTB raises NetworkError
+        # for those): an outage, which the outbox waits out.
+        return Transient(error.message)
     return DeliveryError(str(error))

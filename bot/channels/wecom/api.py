@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import DeliveryError, RetryLater, Undeliverable
+from bot.channels.base import DeliveryError, RetryLater, Transient, Undeliverable
 
 TOKEN_EXPIRED = {40014, 42001}
+# "系统繁忙": WeChat Work itself is struggling; like a 5xx, worth trying again.
+SYSTEM_BUSY = {-1}
 RATE_LIMITED = {45009}
 # Nobody to deliver to: retrying cannot help (81013: user & party & tag all invalid).
 NO_RECIPIENT = {81013}
@@ -63,7 +65,7 @@ class WeComApi:
         try:
             response = await self.client.get(self.config.api_url + path, params=params)
         except httpx.HTTPError as error:
-            raise DeliveryError(f"wecom unreachable: {error}") from error
+            raise Transient(f"wecom unreachable: {error}") from error
         return checked(response)
 
     async def call(
@@ -91,7 +93,7 @@ class WeComApi:
                     continue
                 raise
             except httpx.HTTPError as error:
-                raise DeliveryError(f"wecom unreachable: {error}") from error
+                raise Transient(f"wecom unreachable: {error}") from error
         raise AssertionError("unreachable")
 
     async def media(self, media_id: str) -> bytes:
@@ -104,7 +106,7 @@ class WeComApi:
                     params={"access_token": token, "media_id": media_id},
                 )
             except httpx.HTTPError as error:
-                raise DeliveryError(f"wecom unreachable: {error}") from error
+                raise Transient(f"wecom unreachable: {error}") from error
             # Media comes as bytes; errors come as JSON (some gateways label it text/plain).
             if response.status_code >= 400 or response.headers.get("content-type", "").startswith(
                 ("application/json", "text/plain")
@@ -125,18 +127,23 @@ class WeComApi:
                 self.config.api_url + "/cgi-bin/webhook/send", params={"key": key}, json=payload
             )
         except httpx.HTTPError as error:
-            raise DeliveryError(f"wecom unreachable: {error}") from error
+            raise Transient(f"wecom unreachable: {error}") from error
         checked(response)
 
 
 def checked(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 500:
+        raise Transient(f"wecom http {response.status_code}")
     if response.status_code >= 400:
         raise DeliveryError(f"wecom http {response.status_code}")
     try:
         data: dict[str, Any] = response.json()
     except ValueError as error:
-        raise DeliveryError("wecom answered something that is not JSON") from error
+        # A gateway's error page in front of WeChat Work, most likely.
+        raise Transient("wecom answered something that is not JSON") from error
     errcode = int(data.get("errcode", 0))
+    if errcode in SYSTEM_BUSY:
+        raise Transient(f"wecom system busy ({errcode}): {data.get('errmsg', '')}")
     if errcode in RATE_LIMITED:
         raise RetryLater(60, f"wecom rate limited ({errcode})")
     if errcode in NO_RECIPIENT:
