@@ -71,7 +71,13 @@ def telegram_channel(
         settings.telegram_chat_per_second,
     )
     return TelegramChannel.build(
-        runtime.channel_services(), runtime.translator, flood, token, api_url=api_url, file_url=file_url
+        runtime.channel_services(),
+        runtime.translator,
+        flood,
+        token,
+        api_url=api_url,
+        file_url=file_url,
+        timeout=settings.telegram_timeout_seconds,
     )
 
 

@@ -187,19 +187,19 @@ class Delivery:
     async def run(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            pause = IDLE_POLL_SECONDS
+            until = self.clock.now() + timedelta(seconds=IDLE_POLL_SECONDS)
             try:
                 await self.drain()
-                pause = await self._until_next_due()
+                until = await self._next_look()
             except Exception:
                 log.exception("outbox drain failed")
-            await self._sleep(pause)
+            await self._sleep_until(until)
 
-    async def _sleep(self, seconds: float) -> None:
-        """Until woken, or until the clock has moved `seconds` on: with a test's clock, moving it
-        is what lets a retry fall due, so an outage of hours takes no real time to test."""
+    async def _sleep_until(self, moment: datetime) -> None:
+        """Until woken, or until the clock shows `moment`: with a test's clock, moving it is what
+        lets a retry fall due, so an outage of hours takes no real time to test."""
         woken = asyncio.ensure_future(self._wake.wait())
-        slept = asyncio.ensure_future(self.clock.sleep(seconds))
+        slept = asyncio.ensure_future(self.clock.sleep_until(moment))
         try:
             await asyncio.wait((woken, slept), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -225,13 +225,14 @@ class Delivery:
             finally:
                 self._current = None
 
-    async def _until_next_due(self) -> float:
+    async def _next_look(self) -> datetime:
+        """When to look again: when the next row falls due, or after the idle poll (rows written
+        by another process wake nobody)."""
         now = self.clock.now()
         async with self._db, self.database.transaction() as connection:
             due = await Repos(connection).outbox.next_due(now, self.channels)
-        if due is None:
-            return IDLE_POLL_SECONDS
-        return min(IDLE_POLL_SECONDS, (due - now).total_seconds())
+        poll = now + timedelta(seconds=IDLE_POLL_SECONDS)
+        return poll if due is None else min(poll, due)
 
     # --- fetching and rendering ----------------------------------------------------------
 

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(default=30.0, gt=0)
     telegram_group_per_minute: int = Field(default=20, gt=0)
     telegram_chat_per_second: float = Field(default=1.0, gt=0)
+    # How long a Bot API call may take before it counts as timed out (and is tried again later).
+    telegram_timeout_seconds: float = Field(default=5.0, gt=0)
     # Through a platform outage: the longest wait between two attempts at a message (how soon
     # delivery resumes once the platform is back), and per outbox kind how many hours a message
     # is tried before it expires, in place of the kind's own horizon (JSON: {"broadcast": 6};

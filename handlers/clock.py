@@ -10,8 +10,8 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Return once this clock has moved `seconds` on."""
+    async def sleep_until(self, moment: datetime) -> None:
+        """Return once this clock shows `moment` (at once if it is past)."""
         ...
 
 
@@ -19,8 +19,8 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
+    async def sleep_until(self, moment: datetime) -> None:
+        await asyncio.sleep(max(0.0, (moment - self.now()).total_seconds()))
 
 
 class FakeClock:
@@ -41,12 +41,11 @@ class FakeClock:
         self._now = moment
         self._moved()
 
-    async def sleep(self, seconds: float) -> None:
-        until = self._now + timedelta(seconds=max(0.0, seconds))
-        if until <= self._now:
+    async def sleep_until(self, moment: datetime) -> None:
+        if moment <= self._now:
             await asyncio.sleep(0)
             return
-        sleeper = (until, asyncio.get_running_loop().create_future())
+        sleeper = (moment, asyncio.get_running_loop().create_future())
         self._sleepers.append(sleeper)
         try:
             await sleeper[1]

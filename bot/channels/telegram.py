@@ -134,13 +134,14 @@ class TelegramChannel:
         api_url: str | None = None,
         file_url: str | None = None,
         concurrency: int = CONCURRENT_UPDATES,
+        timeout: float = 5.0,
     ) -> TelegramChannel:
         builder = (
             ApplicationBuilder()
             .token(token)
             .job_queue(None)
             # Not PTB's HTTPXRequest: see bot/channels/telegram_request.py for the measurements.
-            .request(AiohttpRequest())
+            .request(AiohttpRequest(read_timeout=timeout, connect_timeout=timeout))
             .get_updates_request(AiohttpRequest(connection_pool_size=1))
         )
         if concurrency > 1:
