@@ -417,6 +417,8 @@ class BroadcastFigures:
     # People (not groups) whose copy was delivered, and how many of them pressed 收到.
     people_delivered: int
     acked: int
+    # Copies given up after the outbox kind's horizon of platform failures (an outage).
+    expired: int = 0
 
 
 @dataclass(frozen=True)
