@@ -104,7 +104,9 @@ async def build_runtime(
 ) -> Runtime:
     community = community or load_community(settings.community_path)
     clock = clock or SystemClock()
-    database = Database(settings.database_url)
+    database = Database(
+        settings.database_url, busy_timeout_ms=round(settings.database_busy_timeout_seconds * 1000)
+    )
     await database.migrate()
     translator = translator or Translator.load(community.default_language, community.tz)
     media = MediaStore(settings.media_dir)

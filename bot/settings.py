@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHOUWANG_", extra="ignore")
 
     database_url: str = "sqlite:///data/shouwang.db"
+    # SQLite: how long a write waits for another process (a CLI command, a backup) holding the
+    # database before the person is told it is busy (their message is kept and handled after).
+    database_busy_timeout_seconds: float = Field(default=10.0, gt=0)
     community_file: Path | None = None
     media_dir: Path = Path("data/media")
     telegram_token: str | None = None

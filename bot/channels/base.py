@@ -23,6 +23,15 @@ class Busy(Exception):
     """The database stayed locked by another process longer than its busy timeout: nothing of
     the call was stored, and the same call may be made again later."""
 
+    def __init__(self, reason: str, language: str | None = None) -> None:
+        super().__init__(reason)
+        # The language to say it in, when known.
+        self.language = language
+
+
+# How long a channel waits before it hands an input refused as busy to the engine again.
+BUSY_RETRY_SECONDS = 1.0
+
 
 class RetryLater(DeliveryError):
     def __init__(self, seconds: float, reason: str = "rate limited") -> None:

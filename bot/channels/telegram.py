@@ -26,7 +26,14 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.base import DeliveryError, Host, RetryLater, Transient, Undeliverable
+from bot.channels.base import (
+    BUSY_RETRY_SECONDS,
+    DeliveryError,
+    Host,
+    RetryLater,
+    Transient,
+    Undeliverable,
+)
 from bot.channels.telegram_flood import FloodControl, Turn
 from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
@@ -189,7 +196,36 @@ class TelegramChannel:
         if incoming is None:
             return
         response = await self.host.handle(incoming)
+        if response.busy:
+            response = await self._when_free(update, incoming, response)
+            if response.busy:
+                return  # the bot is stopping
         await self._answer(update, incoming, response)
+
+    async def _when_free(self, update: Update, incoming: Incoming, busy: Response) -> Response:
+        """The database is held by another process: say so once, then hand the same input to the
+        engine again until it goes through. Telegram has handed the update over already, so it is
+        kept here; this person's later updates wait behind it, in their order."""
+        await self._say_busy(update, incoming, busy)
+        response = busy
+        while response.busy and self.application.running:
+            await asyncio.sleep(BUSY_RETRY_SECONDS)
+            response = await self.host.handle(incoming)
+        return response
+
+    async def _say_busy(self, update: Update, incoming: Incoming, busy: Response) -> None:
+        """Straight to Telegram: the outbox, where a failed reply would go, is in the locked database."""
+        translator = self.translator
+        query = update.callback_query
+        if query is not None and busy.notice is not None:
+            await self._answer_query(query, translator.text(busy.language, busy.notice, self.deep_link))
+            return
+        try:
+            for reply in busy.replies:
+                rendered = translator.render(busy.language, reply, self.deep_link)
+                await self.send(incoming.chat_id, rendered, [], group=incoming.is_group, reply=True)
+        except (DeliveryError, OSError, TimeoutError):
+            log.info("could not say the database is busy", extra={"chat": incoming.chat_id})
 
     async def _to_incoming(self, update: Update) -> Incoming | None:
         user = update.effective_user
