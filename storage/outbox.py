@@ -131,20 +131,19 @@ class OutboxRepo(Repo):
         return due
 
     async def mark_retry(
-        self, message_id: int, error: str, next_attempt_at: datetime, failed_at: datetime
+        self, message_id: int, error: str, next_attempt_at: datetime, failed_at: datetime | None = None
     ) -> None:
-        """A failed attempt to try again at `next_attempt_at`; the first one starts `failing_since`."""
+        """A failed attempt, to be tried again at `next_attempt_at`. The first `failed_at` given
+        starts `failing_since`, from which the kind's horizon is counted."""
         o = t.outbox.c
-        await self.c.execute(
-            t.outbox.update()
-            .where(o.id == message_id)
-            .values(
-                last_error=error[:500],
-                next_attempt_at=next_attempt_at,
-                attempts=o.attempts + 1,
-                failing_since=sa.func.coalesce(o.failing_since, sa.literal(failed_at, UTCDateTime())),
-            )
-        )
+        values: dict[str, Any] = {
+            "last_error": error[:500],
+            "next_attempt_at": next_attempt_at,
+            "attempts": o.attempts + 1,
+        }
+        if failed_at is not None:
+            values["failing_since"] = sa.func.coalesce(o.failing_since, sa.literal(failed_at, UTCDateTime()))
+        await self.c.execute(t.outbox.update().where(o.id == message_id).values(**values))
 
     async def mark_final(self, message_id: int, state: str, error: str) -> None:
         await self.c.execute(
