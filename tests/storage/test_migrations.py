@@ -186,3 +186,33 @@ async def _execute_at(database: Database, statements: list[str]) -> None:
             if ":t" in statement:
                 text = text.bindparams(sa.bindparam("t", NOW, UTCDateTime()))
             await connection.execute(text)
+
+
+async def test_outbox_rows_may_expire_and_going_back_calls_them_failed(empty_database_url: str) -> None:
+    """0011 rebuilds the outbox on SQLite (a new state, a new column): rows survive both ways."""
+    database = Database(empty_database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_upgrade_to("0007"))
+    await _execute_at(
+        database,
+        [
+            "INSERT INTO outbox (id, channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
+            " VALUES (7, 'console', 'c1', 'zh_CN', 'broadcast', '{\"broadcast_id\": 1}', :t, :t)"
+        ],
+    )
+    with pytest.raises(IntegrityError):
+        await _execute_at(database, ["UPDATE outbox SET state = 'expired' WHERE id = 7"])
+    await database.migrate()
+    async with database.transaction() as connection:
+        outbox = Repos(connection).outbox
+        await outbox.mark_retry(7, "Bad Gateway", NOW + timedelta(minutes=1), NOW)
+        await outbox.mark_final(7, "expired", "Bad Gateway")
+        [row] = await outbox.all()
+    assert (row.state, row.failing_since, row.payload) == ("expired", NOW, {"broadcast_id": 1})
+    async with database.engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), "0007"))
+    async with database.transaction() as connection:
+        states = (await connection.execute(sa.text("SELECT id, state FROM outbox"))).all()
+    assert [tuple(r) for r in states] == [(7, "failed")]
+    await database.migrate()
+    await database.close()
