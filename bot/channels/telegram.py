@@ -28,6 +28,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.channels.base import (
     BUSY_RETRY_SECONDS,
+    Busy,
     DeliveryError,
     Host,
     RetryLater,
@@ -322,8 +323,15 @@ class TelegramChannel:
                 # Flood limits or a network hiccup: the rest goes through the outbox, in
                 # order, instead of being lost with the request that failed.
                 log.warning("direct reply deferred to the outbox", extra={"chat": incoming.chat_id})
-                await self.host.defer(NAME, incoming.chat_id, language, replies[index:])
-                return
+                while True:
+                    try:
+                        await self.host.defer(NAME, incoming.chat_id, language, replies[index:])
+                        return
+                    except Busy:
+                        # The input is handled already: its answer must not be dropped.
+                        if not self.application.running:
+                            raise
+                        await asyncio.sleep(BUSY_RETRY_SECONDS)
 
     async def _answer_query(self, query: CallbackQuery, notice: str | None) -> None:
         try:

@@ -136,12 +136,15 @@ class WeComChannel:
             return len(pending)
 
     async def _finish(self, inbox_id: int, state: str) -> None:
-        """Mark a handled message, however long the database is held: left pending, it would be
-        handled twice."""
+        await self._despite_busy(lambda: self.inbox.finish(inbox_id, state))
+        self._told_busy.discard(inbox_id)
+
+    async def _despite_busy(self, store: Callable[[], Awaitable[None]]) -> None:
+        """Store what follows from a message the engine has handled, however long the database is
+        held: given up, the message would stay pending and be handled a second time."""
         while True:
             try:
-                await self.inbox.finish(inbox_id, state)
-                self._told_busy.discard(inbox_id)
+                await store()
                 return
             except Busy:
                 if self._stopping:
@@ -172,7 +175,7 @@ class WeComChannel:
         if response.notice is not None and not replies:
             # No toasts in WeChat Work: a refusal after a card click is said as a message.
             replies.append(Reply(response.notice))
-        await self.host.defer(NAME, incoming.chat_id, response.language, replies)
+        await self._despite_busy(lambda: self.host.defer(NAME, incoming.chat_id, response.language, replies))
 
     async def _to_incoming(self, message: dict[str, Any]) -> Incoming | None:
         user = str(message["FromUserName"])
