@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 import uvicorn
@@ -22,12 +23,13 @@ from bot.channels.telegram_flood import FloodControl
 from bot.channels.wecom.api import WeComConfig, WeComError
 from bot.channels.wecom.channel import WeComChannel
 from bot.community_file import load_community
-from bot.delivery import Delivery
+from bot.delivery import Delivery, Retries
 from bot.i18n import Translator
 from bot.metrics import Backlog, Metrics
 from bot.scheduler import Scheduler
 from bot.settings import Settings
 from bot.web import build_web_app
+from handlers import features
 from handlers.clock import Clock, SystemClock
 from handlers.community import Community
 from handlers.media import MediaStore
@@ -87,6 +89,7 @@ def telegram_channel(
         api_url=api_url,
         file_url=file_url,
         monitor=runtime.metrics.platform(TelegramChannel.name),
+        timeout=settings.telegram_timeout_seconds,
     )
 
 
@@ -145,7 +148,9 @@ async def build_runtime(
 ) -> Runtime:
     community = community or load_community(settings.community_path)
     clock = clock or SystemClock()
-    database = Database(settings.database_url)
+    database = Database(
+        settings.database_url, busy_timeout_ms=round(settings.database_busy_timeout_seconds * 1000)
+    )
     try:
         await database.migrate()
     except BaseException:
@@ -155,7 +160,7 @@ async def build_runtime(
     media = media_store(settings)
     channels: dict[str, Channel] = {}
     metrics = Metrics()
-    delivery = Delivery(database, community, translator, media, clock, channels)
+    delivery = Delivery(database, community, translator, media, clock, channels, retries(settings))
     engine = Engine(
         database, community, clock, media, on_outbox=delivery.wake, on_fired=metrics.schedule_fired
     )
@@ -168,6 +173,23 @@ async def build_runtime(
 def media_store(settings: Settings) -> MediaStore:
     return MediaStore(
         settings.media_dir, max_bytes=settings.max_photo_bytes, max_pixels=settings.max_photo_pixels
+    )
+
+
+def retries(settings: Settings) -> Retries:
+    """How delivery waits out platform outages, from the settings."""
+    unknown = sorted(set(settings.outbox_give_up_hours) - features.REGISTRY.kinds.outbox)
+    if unknown:
+        known = ", ".join(sorted(features.REGISTRY.kinds.outbox))
+        raise ValueError(
+            f"SHOUWANG_OUTBOX_GIVE_UP_HOURS names unknown outbox kinds {unknown} (known: {known})"
+        )
+    return Retries(
+        max_backoff=timedelta(seconds=settings.outbox_max_backoff_seconds),
+        gives_up_after={
+            kind: None if hours is None else timedelta(hours=hours)
+            for kind, hours in settings.outbox_give_up_hours.items()
+        },
     )
 
 

@@ -8,17 +8,18 @@ composition root hands each adapter this object, not the whole runtime.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from bot.channels.base import MenuPick
+from bot.channels.base import Busy, MenuPick
 from bot.metrics import Backlog, Metrics
 from handlers import notify
 from handlers.clock import Clock
 from handlers.media import MediaStore
 from handlers.messages import Incoming, Reply, Response, Text, reply_to_json
 from handlers.router import Engine
+from storage import db
 from storage.repositories import Repos
 
 # A numbered choice nobody picked is closed after this long: the card may be long out of date.
@@ -26,6 +27,8 @@ MENU_TTL = timedelta(days=2)
 
 # What the engine answers when handling an input failed (handlers/router.py).
 FAILED = Text("error.internal")
+
+T = TypeVar("T")
 
 
 class ChannelServices:
@@ -50,6 +53,13 @@ class ChannelServices:
     def now(self) -> datetime:
         return self._clock.now()
 
+    async def _run(self, fn: Callable[[Repos], Awaitable[T]], *, read_only: bool = False) -> T:
+        """The engine's unit of work, with a locked database said in the adapters' terms."""
+        try:
+            return await self._engine.run(fn, read_only=read_only)
+        except db.Busy as busy:
+            raise Busy(str(busy)) from busy
+
     async def handle(self, incoming: Incoming) -> Response:
         started = time.perf_counter()
         response = await self._engine.handle(incoming)
@@ -71,7 +81,7 @@ class ChannelServices:
                     channel, chat_id, language, notify.MESSAGE, reply_to_json(reply), now
                 )
 
-        await self._engine.run(enqueue)
+        await self._run(enqueue)
 
     async def photos(self, media_ids: Sequence[int]) -> list[bytes]:
         if not media_ids:
@@ -81,18 +91,19 @@ class ChannelServices:
             found = [await self._media.read(repos, media_id) for media_id in media_ids]
             return [data for data in found if data is not None]
 
-        return await self._engine.run(read, read_only=True)
+        return await self._run(read, read_only=True)
 
     # --- the inbox and numbered menus (WeChat Work) --------------------------------------
 
     async def accept(self, channel: str, rows: list[dict[str, Any]]) -> None:
-        await self._engine.run(lambda repos: repos.inbox.accept_many(channel, rows, self._clock.now()))
+        await self._run(lambda repos: repos.inbox.accept_many(channel, rows, self._clock.now()))
 
     async def pending(self, channel: str) -> list[tuple[int, dict[str, Any]]]:
-        return await self._engine.run(lambda repos: repos.inbox.pending(channel))
+        # Read only: a lock held by another process shows up where the messages are handled.
+        return await self._run(lambda repos: repos.inbox.pending(channel), read_only=True)
 
     async def finish(self, inbox_id: int, state: str) -> None:
-        await self._engine.run(lambda repos: repos.inbox.finish(inbox_id, state, self._clock.now()))
+        await self._run(lambda repos: repos.inbox.finish(inbox_id, state, self._clock.now()))
 
     async def menu_pick(self, channel: str, chat_id: str, number: int) -> MenuPick | None:
         """What a number the person replied stands for; None if it is just a number to them.
@@ -119,18 +130,18 @@ class ChannelServices:
             language = (found[0].language if found else None) or self._default_language
             return MenuPick(None, language)
 
-        return await self._engine.run(pick)
+        return await self._run(pick)
 
     async def menus_answered(self, channel: str, chat_id: str, action: str | None) -> None:
         """The person pressed a card's button (`action`: that card's menu is answered) or wrote
         something else (every menu shown before is answered or passed over)."""
         if action is None:
-            await self._engine.run(lambda repos: repos.menus.spend_all(channel, chat_id))
+            await self._run(lambda repos: repos.menus.spend_all(channel, chat_id))
         else:
-            await self._engine.run(lambda repos: repos.menus.spend_menu_of(channel, chat_id, None, action))
+            await self._run(lambda repos: repos.menus.spend_menu_of(channel, chat_id, None, action))
 
     async def menu_numbers(self, channel: str, chat_ids: list[str]) -> dict[str, int]:
-        return await self._engine.run(lambda repos: repos.menus.first_free(channel, chat_ids))
+        return await self._run(lambda repos: repos.menus.first_free(channel, chat_ids))
 
     async def remember_menu(
         self, channel: str, chat_ids: list[str], first: int, actions: list[str | None], menu: str
@@ -138,9 +149,7 @@ class ChannelServices:
         if not chat_ids or not actions:
             return
         now = self._clock.now()
-        await self._engine.run(
-            lambda repos: repos.menus.remember(channel, chat_ids, first, actions, menu, now)
-        )
+        await self._run(lambda repos: repos.menus.remember(channel, chat_ids, first, actions, menu, now))
 
     # --- the web app's /metrics ------------------------------------------------------------
 

@@ -20,6 +20,13 @@ An alert to a whole district is ten thousand rows, so a drain is a pipeline:
   one commit ran goes into the next, so a row is marked within milliseconds of
   being accepted. A feature's `settled` hook runs per row in that transaction.
 
+A platform outage loses nothing: transient failures (5xx, time-outs, refused connections, 429)
+are tried again with a back-off that doubles up to `Retries.max_backoff` (a minute), so delivery
+resumes within about that long of the platform's return, until the outbox kind's horizon
+(`OutboxKind.gives_up_after`, counted from the row's first failure) has passed; a row given up
+then is recorded "expired". Only errors nobody can say are transient count attempts
+(`MAX_ATTEMPTS`) before a row is "failed"; permanent refusals settle a row at once.
+
 `stop()` (SIGTERM) takes no new rows; those on their way finish and are
 recorded before the drain returns. A hard kill (SIGKILL) cannot be made
 exactly-once, as neither platform takes an idempotency key: rows the platform
@@ -35,12 +42,12 @@ import contextlib
 import hashlib
 import logging
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
-from bot.channels.base import Channel, DeliveryError, RetryLater, Undeliverable
+from bot.channels.base import Channel, DeliveryError, RetryLater, Transient, Undeliverable
 from bot.charts import chart_photos
 from bot.i18n import RenderedMessage, Translator
 from handlers import features
@@ -55,8 +62,11 @@ from storage.repositories import Repos
 
 log = logging.getLogger(__name__)
 
+# Attempts at a row whose errors are not known to be transient (an unknown API error code, a
+# bug) before it is recorded "failed"; transient errors are tried until the kind's horizon.
 MAX_ATTEMPTS = 8
-MAX_BACKOFF = timedelta(hours=1)
+# The longest wait between two attempts: how soon after an outage delivery resumes.
+MAX_BACKOFF = timedelta(minutes=1)
 IDLE_POLL_SECONDS = 5.0
 # Rows on their way at once per channel, unless the channel says otherwise (`max_in_flight`).
 DEFAULT_IN_FLIGHT = 16
@@ -74,6 +84,21 @@ MAX_UNRECORDED = 32
 BATCHES_IN_FLIGHT = 1
 
 Chat = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How long and how often failed sends are tried again (settings, see bot/app.py)."""
+
+    max_backoff: timedelta = MAX_BACKOFF
+    # Per outbox kind, in place of what the kind declares (`OutboxKind.gives_up_after`);
+    # None: never given up.
+    gives_up_after: Mapping[str, timedelta | None] = field(default_factory=dict)
+
+    def horizon(self, kind: str) -> timedelta | None:
+        if kind in self.gives_up_after:
+            return self.gives_up_after[kind]
+        return features.REGISTRY.gives_up_after(kind)
 
 
 class SendsMany(Protocol):
@@ -112,7 +137,7 @@ class _Job:
 @dataclass(frozen=True)
 class _Outcome:
     row: OutboxMessage
-    state: str  # "sent", "failed", "blocked", or "retry"
+    state: str  # "sent", "failed", "blocked", "expired", or "retry"
     ref: str | None = None
     error: str = ""
     retry_at: datetime | None = None
@@ -131,6 +156,7 @@ class Delivery:
         media: MediaStore,
         clock: Clock,
         channels: dict[str, Channel],
+        retries: Retries | None = None,
     ) -> None:
         self.database = database
         self.community = community
@@ -138,6 +164,7 @@ class Delivery:
         self.media = media
         self.clock = clock
         self.channels = channels
+        self.retries = retries or Retries()
         self._wake = asyncio.Event()
         self._stopping = False
         self._draining = asyncio.Lock()
@@ -160,14 +187,26 @@ class Delivery:
     async def run(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            pause = IDLE_POLL_SECONDS
+            until = self.clock.now() + timedelta(seconds=IDLE_POLL_SECONDS)
             try:
                 await self.drain()
-                pause = await self._until_next_due()
+                until = await self._next_look()
             except Exception:
                 log.exception("outbox drain failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+            await self._sleep_until(until)
+
+    async def _sleep_until(self, moment: datetime) -> None:
+        """Until woken, or until the clock shows `moment`: with a test's clock, moving it is what
+        lets a retry fall due, so an outage of hours takes no real time to test."""
+        woken = asyncio.ensure_future(self._wake.wait())
+        slept = asyncio.ensure_future(self.clock.sleep_until(moment))
+        try:
+            await asyncio.wait((woken, slept), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in (woken, slept):
+                waiting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiting
 
     def stop(self) -> None:
         """Take no new rows; the drain under way returns once the rows on their way are recorded."""
@@ -186,13 +225,14 @@ class Delivery:
             finally:
                 self._current = None
 
-    async def _until_next_due(self) -> float:
+    async def _next_look(self) -> datetime:
+        """When to look again: when the next row falls due, or after the idle poll (rows written
+        by another process wake nobody)."""
         now = self.clock.now()
         async with self._db, self.database.transaction() as connection:
             due = await Repos(connection).outbox.next_due(now, self.channels)
-        if due is None:
-            return IDLE_POLL_SECONDS
-        return min(IDLE_POLL_SECONDS, (due - now).total_seconds())
+        poll = now + timedelta(seconds=IDLE_POLL_SECONDS)
+        return poll if due is None else min(poll, due)
 
     # --- fetching and rendering ----------------------------------------------------------
 
@@ -306,17 +346,32 @@ class Delivery:
     def _after(self, row: OutboxMessage, error: BaseException) -> _Outcome:
         """What becomes of a row that was not sent."""
         now = self.clock.now()
-        if isinstance(error, RetryLater):
-            return _Outcome(row, "retry", error=str(error), retry_at=now + timedelta(seconds=error.seconds))
+        reason = str(error) or type(error).__name__
         if isinstance(error, Undeliverable):
             log.info("outbox message undeliverable", extra={"outbox_id": row.id, "channel": row.channel})
-            return _Outcome(row, "blocked" if error.blocked else "failed", error=str(error))
-        if not isinstance(error, DeliveryError | OSError | TimeoutError):
+            return _Outcome(row, "blocked" if error.blocked else "failed", error=reason)
+        if isinstance(error, RetryLater | Transient | OSError | TimeoutError):
+            horizon = self.retries.horizon(row.kind)
+            if horizon is not None and now - (row.failing_since or now) >= horizon:
+                log.warning(
+                    "outbox message expired",
+                    extra={"outbox_id": row.id, "kind": row.kind, "attempts": row.attempts + 1},
+                )
+                return _Outcome(row, "expired", error=reason)
+            if isinstance(error, RetryLater):
+                wait = timedelta(seconds=error.seconds)
+            else:
+                wait = self._backoff(row.attempts)
+            return _Outcome(row, "retry", error=reason, retry_at=now + wait)
+        if not isinstance(error, DeliveryError):
             log.error("sending failed unexpectedly", exc_info=error, extra={"outbox_id": row.id})
         if row.attempts + 1 >= MAX_ATTEMPTS:
-            return _Outcome(row, "failed", error=str(error))
-        backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** (row.attempts + 1)))
-        return _Outcome(row, "retry", error=str(error) or type(error).__name__, retry_at=now + backoff)
+            return _Outcome(row, "failed", error=reason)
+        return _Outcome(row, "retry", error=reason, retry_at=now + self._backoff(row.attempts))
+
+    def _backoff(self, attempts: int) -> timedelta:
+        # Doubling from 2 s; the exponent is capped so a row tried for days cannot overflow it.
+        return min(self.retries.max_backoff, timedelta(seconds=2 ** min(attempts + 1, 20)))
 
     # --- recording -----------------------------------------------------------------------------
 
@@ -351,7 +406,7 @@ class Delivery:
                 row = outcome.row
                 if outcome.state == "retry":
                     assert outcome.retry_at is not None
-                    await repos.outbox.mark_retry(row.id, outcome.error, outcome.retry_at)
+                    await repos.outbox.mark_retry(row.id, outcome.error, outcome.retry_at, now)
                     continue
                 if outcome.state != "sent":
                     await repos.outbox.mark_final(row.id, outcome.state, outcome.error)

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHOUWANG_", extra="ignore")
 
     database_url: str = "sqlite:///data/shouwang.db"
+    # SQLite: how long a write waits for another process (a CLI command, a backup) holding the
+    # database before the person is told it is busy (their message is kept and handled after).
+    database_busy_timeout_seconds: float = Field(default=10.0, gt=0)
     community_file: Path | None = None
     media_dir: Path = Path("data/media")
     telegram_token: str | None = None
@@ -51,6 +54,15 @@ class Settings(BaseSettings):
         normalise_url(url)  # raises UnsupportedDatabase, a ValueError, with what to use instead
         return url
 
+    # How long a Bot API call may take before it counts as timed out (and is tried again later).
+    telegram_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Through a platform outage: the longest wait between two attempts at a message (how soon
+    # delivery resumes once the platform is back), and per outbox kind how many hours a message
+    # is tried before it expires, in place of the kind's own horizon (JSON: {"broadcast": 6};
+    # null: never given up).
+    outbox_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    outbox_give_up_hours: dict[str, float | None] = Field(default_factory=dict)
+
     @model_validator(mode="after")
     def _wecom_complete(self) -> Settings:
         wecom = {
@@ -66,6 +78,17 @@ class Settings(BaseSettings):
             raise ValueError(f"WeChat Work is half configured: also set {missing}")
         if self.wecom_aes_key and len(self.wecom_aes_key) != 43:
             raise ValueError("SHOUWANG_WECOM_AES_KEY (EncodingAESKey) must be exactly 43 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _horizons_positive(self) -> Settings:
+        bad = sorted(
+            kind for kind, hours in self.outbox_give_up_hours.items() if hours is not None and hours <= 0
+        )
+        if bad:
+            raise ValueError(
+                f"SHOUWANG_OUTBOX_GIVE_UP_HOURS: hours must be above 0 (or null for never): {bad}"
+            )
         return self
 
     @property

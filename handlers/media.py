@@ -8,8 +8,10 @@ show it later. Files are named by content hash, so a photo sent twice is kept on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from handlers.errors import DomainError
 from storage.files import private_dir, write_private
 from storage.repositories import Repos
+
+log = logging.getLogger(__name__)
 
 MAX_SIDE = 2048
 # The defaults of SHOUWANG_MAX_PHOTO_BYTES and SHOUWANG_MAX_PHOTO_PIXELS.
@@ -90,7 +94,15 @@ class MediaStore:
         relative = f"{image.sha256[:2]}/{image.sha256}.jpg"
         target = self.root / relative
         if not target.exists():
-            await asyncio.to_thread(self._write, target, image.data)
+            try:
+                await asyncio.to_thread(self._write, target, image.data)
+            except OSError as error:
+                # A full disk (ENOSPC) or a folder gone read-only: the sender is told, and the
+                # rest of what they were doing (the draft, the report) is kept as it was.
+                log.error("photo not stored", extra={"errno": error.errno, "media_dir": str(self.root)})
+                with contextlib.suppress(OSError):
+                    target.with_suffix(".tmp").unlink(missing_ok=True)
+                raise DomainError("error.photo_not_stored") from error
         return await repos.media.add(
             image.sha256, "image/jpeg", image.width, image.height, len(image.data), relative, now
         )

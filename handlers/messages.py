@@ -158,6 +158,9 @@ class Response:
     notice: Text | None = None
     # The language of the person who spoke, for rendering the above.
     language: str = "zh_CN"
+    # Nothing of the input was stored: the database was locked by another process. The replies
+    # say so; the channel keeps the input and hands it to the engine again a little later.
+    busy: bool = False
 
     def say(self, key: str, **params: Any) -> Response:
         self.replies.append(Reply(Text(key, params)))

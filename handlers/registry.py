@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from storage.kinds import Kinds, UnknownKind
@@ -49,6 +49,11 @@ Welcome = Callable[["Ctx", str], Awaitable[None]]
 
 # The outbox kind the engine itself knows: a stored `Reply`, sent as it is.
 MESSAGE = "message"
+# How long a `message` (answers, notices to the reporter, to grid workers and police) is tried
+# through a platform outage: a reply three days late still says what happened.
+MESSAGE_GIVES_UP_AFTER = timedelta(days=3)
+# A kind that declares no horizon of its own.
+DEFAULT_GIVES_UP_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -66,14 +71,20 @@ class OutboxKind:
     """An outbox kind rendered from the database when sent (so a queued row shows what is current).
 
     `render` raises LookupError if what the row refers to is gone. `settled` runs in the
-    transaction that records the row as "sent", "failed" or "blocked", with the sent
+    transaction that records the row as "sent", "failed", "blocked" or "expired", with the sent
     message's reference (for later edits) when there is one.
+
+    `gives_up_after`: how long a row is tried through transient failures (the platform down,
+    time-outs, 429s), counted from its first failure, before it is recorded "expired"; None tries
+    until it goes through. Permanent refusals (blocked, bad request) settle it at once whatever this
+    says. Operators may override it per kind (SHOUWANG_OUTBOX_GIVE_UP_HOURS).
     """
 
     render: Callable[[Repos, Community, OutboxMessage], Awaitable[Rendered]]
     settled: (
         Callable[[Repos, Community, OutboxMessage, str, str | None, datetime], Awaitable[None]] | None
     ) = None
+    gives_up_after: timedelta | None = DEFAULT_GIVES_UP_AFTER
 
 
 # What erasure (/deleteme, `shouwang person erase`) does with the rows a declaration names. The
@@ -211,6 +222,13 @@ class Registry:
             *(name for feature in self.features for name in feature.help.get(role, ())),
             *(name for feature in self.features for name in feature.help_last),
         )
+
+    def gives_up_after(self, kind: str) -> timedelta | None:
+        """How long a row of this outbox kind is tried through transient failures (None: always)."""
+        if kind == MESSAGE:
+            return MESSAGE_GIVES_UP_AFTER
+        declared = self.outbox.get(kind)
+        return declared.gives_up_after if declared is not None else DEFAULT_GIVES_UP_AFTER
 
     def check_outbox_kind(self, kind: str) -> None:
         self.kinds.check_outbox(kind)

@@ -25,7 +25,7 @@ from handlers.media import MediaStore
 from handlers.messages import Choice, DeepLink, Incoming, Reply, Response, Text
 from handlers.registry import Fire, Gathered, OnStart, Registry
 from handlers.text import clean_name, clean_text
-from storage.db import Database
+from storage.db import Busy, Database
 from storage.kinds import UnknownKind
 from storage.models import Conversation, Schedule, User
 from storage.repositories import Repos
@@ -80,6 +80,14 @@ class Engine:
         inp = _cleaned(inp)
         try:
             ctx = await self.run(lambda repos: self._handle(repos, inp))
+        except Busy:
+            log.warning("database busy: input not handled yet", extra={"channel": inp.channel})
+            return Response(
+                replies=[Reply(Text("error.busy"))],
+                notice=Text("error.busy"),
+                language=self.community.default_language,
+                busy=True,
+            )
         except Exception:
             # Nothing of this input is stored; what was stored before stays.
             log.exception("handling failed", extra={"channel": inp.channel})

@@ -351,6 +351,7 @@ class BroadcastRepo(Repo):
             blocked=by_state["blocked"],
             people_delivered=people_delivered,
             acked=acked,
+            expired=by_state["expired"],
         )
 
     async def acks_by(self, broadcast_id: int, by: str) -> list[AckShare]:

@@ -41,6 +41,11 @@ class UnsupportedDatabase(ValueError):
     """A database URL of a kind Shouwang does not run on."""
 
 
+class Busy(Exception):
+    """SQLite's write lock was held (by another process: a CLI command, a backup) for longer than
+    the busy timeout. Nothing of the transaction was stored; the same work may be tried again."""
+
+
 def normalise_url(url: str) -> str:
     """Accept plain sqlite:/postgresql: URLs and pick the async drivers for them; refuse the rest
     (SQLAlchemy would look for a driver that is not installed, e.g. MySQLdb, and fail obscurely)."""
@@ -55,7 +60,7 @@ def normalise_url(url: str) -> str:
     raise UnsupportedDatabase(f"unsupported database {kind!r} (use sqlite:///PATH or postgresql://…)")
 
 
-def _sqlite_engine(url: str, *, read_only: bool, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, read_only: bool, pool_size: int, busy_timeout_ms: int) -> AsyncEngine:
     """An aiosqlite engine whose transactions begin as SQLAlchemy's pysqlite/aiosqlite recipe says.
 
     The driver's own implicit transactions would begin DEFERRED and only when a write comes;
@@ -70,7 +75,7 @@ def _sqlite_engine(url: str, *, read_only: bool, pool_size: int) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         if read_only:
             # As a READ ONLY transaction on PostgreSQL: a write fails instead of happening.
             cursor.execute("PRAGMA query_only=ON")
@@ -96,8 +101,9 @@ def _sqlite_engine(url: str, *, read_only: bool, pool_size: int) -> AsyncEngine:
 class Database:
     """The process's database: its transactions and its migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.url = normalise_url(url)
+        self.busy_timeout_ms = busy_timeout_ms
         self.engine: AsyncEngine
         self.reader: AsyncEngine
         # SQLite has one writer at a time. Writers of this process take turns on this lock
@@ -115,8 +121,12 @@ class Database:
             # files the database file's mode, so all three are private whatever the umask.
             private_file(Path(path))
             # One writer at a time uses it; the spare covers a test or tool using the engine directly.
-            self.engine = _sqlite_engine(self.url, read_only=False, pool_size=1)
-            self.reader = _sqlite_engine(self.url, read_only=True, pool_size=4)
+            self.engine = _sqlite_engine(
+                self.url, read_only=False, pool_size=1, busy_timeout_ms=busy_timeout_ms
+            )
+            self.reader = _sqlite_engine(
+                self.url, read_only=True, pool_size=4, busy_timeout_ms=busy_timeout_ms
+            )
             self._write_turn = asyncio.Lock()
         else:
             self.engine = create_async_engine(
@@ -136,13 +146,20 @@ class Database:
 
         read_only=True is for long reports (the weekly digest): on SQLite it reads a
         snapshot on a connection of its own, without waiting for or holding up writers.
+
+        Raises Busy when SQLite's write lock stayed taken longer than the busy timeout.
         """
         if read_only:
             async with self.reader.begin() as connection:
                 yield connection
             return
-        async with self._writer_turn(), self.engine.begin() as connection:
-            yield connection
+        try:
+            async with self._writer_turn(), self.engine.begin() as connection:
+                yield connection
+        except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
+            if self._write_turn is not None and _locked(error):
+                raise Busy(f"the database stayed locked for {self.busy_timeout_ms} ms") from error
+            raise
 
     @asynccontextmanager
     async def _writer_turn(self) -> AsyncIterator[None]:
@@ -154,8 +171,11 @@ class Database:
             # It would wait for itself forever.
             raise RuntimeError("a SQLite transaction was opened inside another one")
         # As long as SQLite's own busy timeout would have waited, and then fail the same way.
-        async with asyncio.timeout(BUSY_TIMEOUT_MS / 1000):
-            await self._write_turn.acquire()
+        try:
+            async with asyncio.timeout(self.busy_timeout_ms / 1000):
+                await self._write_turn.acquire()
+        except TimeoutError as error:
+            raise Busy(f"no turn to write within {self.busy_timeout_ms} ms") from error
         self._write_holder = task
         try:
             yield
@@ -198,6 +218,11 @@ def _ping_sqlite(path: str) -> None:
     with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=1)) as connection:
         # Our own table, not just "SELECT 1": an empty file that took the database's place fails.
         connection.execute("SELECT count(*) FROM alembic_version").fetchone()
+
+
+def _locked(error: Exception) -> bool:
+    """SQLITE_BUSY: "database is locked" (or "database table is locked" within a connection)."""
+    return "locked" in str(error) or "SQLITE_BUSY" in str(error)
 
 
 async def _migrate_sqlite(connection: AsyncConnection) -> None:

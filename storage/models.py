@@ -131,6 +131,7 @@ class OutboxMessage:
     next_attempt_at: datetime
     created_at: datetime
     sent_at: datetime | None
+    failing_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -419,6 +420,8 @@ class BroadcastFigures:
     # People (not groups) whose copy was delivered, and how many of them pressed 收到.
     people_delivered: int
     acked: int
+    # Copies given up after the outbox kind's horizon of platform failures (an outage).
+    expired: int = 0
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,12 @@ from storage.db import DbConnection
 from storage.kinds import Kinds
 from storage.models import OutboxMessage
 from storage.rows import Repo, all_models
+from storage.types import UTCDateTime
 
 PENDING = "pending"
 SENT = "sent"
+# Given up after the kind's horizon of transient failures (a long platform outage).
+EXPIRED = "expired"
 
 
 class OutboxRepo(Repo):
@@ -114,12 +117,20 @@ class OutboxRepo(Repo):
         ).scalar()
         return due
 
-    async def mark_retry(self, message_id: int, error: str, next_attempt_at: datetime) -> None:
-        await self.c.execute(
-            t.outbox.update()
-            .where(t.outbox.c.id == message_id)
-            .values(last_error=error[:500], next_attempt_at=next_attempt_at, attempts=t.outbox.c.attempts + 1)
-        )
+    async def mark_retry(
+        self, message_id: int, error: str, next_attempt_at: datetime, failed_at: datetime | None = None
+    ) -> None:
+        """A failed attempt, to be tried again at `next_attempt_at`. The first `failed_at` given
+        starts `failing_since`, from which the kind's horizon is counted."""
+        o = t.outbox.c
+        values: dict[str, Any] = {
+            "last_error": error[:500],
+            "next_attempt_at": next_attempt_at,
+            "attempts": o.attempts + 1,
+        }
+        if failed_at is not None:
+            values["failing_since"] = sa.func.coalesce(o.failing_since, sa.literal(failed_at, UTCDateTime()))
+        await self.c.execute(t.outbox.update().where(o.id == message_id).values(**values))
 
     async def mark_final(self, message_id: int, state: str, error: str) -> None:
         await self.c.execute(

@@ -23,7 +23,8 @@ metadata = sa.MetaData(
 
 REPORT_STATES = ("submitted", "acknowledged", "assigned", "in_progress", "resolved", "rejected", "duplicate")
 URGENCIES = ("normal", "urgent")
-OUTBOX_STATES = ("pending", "sent", "failed", "blocked")
+# "expired": given up after its kind's horizon of transient failures (a platform outage).
+OUTBOX_STATES = ("pending", "sent", "failed", "blocked", "expired")
 SCHEDULE_STATES = ("pending", "done", "cancelled")
 
 
@@ -209,6 +210,8 @@ outbox = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=True),
+    # When its sends began failing: the kind's horizon (how long to keep trying) counts from here.
+    sa.Column("failing_since", UTCDateTime, nullable=True),
     sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
 )

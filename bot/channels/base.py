@@ -15,6 +15,25 @@ class DeliveryError(Exception):
     """Sending failed; subclasses say whether trying again makes sense."""
 
 
+class Transient(DeliveryError):
+    """The platform or the way to it is down for now (5xx, time-out, connection refused): the
+    message is tried again, through an outage as long as its outbox kind's horizon."""
+
+
+class Busy(Exception):
+    """The database stayed locked by another process longer than its busy timeout: nothing of
+    the call was stored, and the same call may be made again later."""
+
+    def __init__(self, reason: str, language: str | None = None) -> None:
+        super().__init__(reason)
+        # The language to say it in, when known.
+        self.language = language
+
+
+# How long a channel waits before it hands an input refused as busy to the engine again.
+BUSY_RETRY_SECONDS = 1.0
+
+
 class RetryLater(DeliveryError):
     def __init__(self, seconds: float, reason: str = "rate limited") -> None:
         super().__init__(reason)

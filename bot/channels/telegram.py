@@ -26,7 +26,15 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.base import DeliveryError, Host, RetryLater, Undeliverable
+from bot.channels.base import (
+    BUSY_RETRY_SECONDS,
+    Busy,
+    DeliveryError,
+    Host,
+    RetryLater,
+    Transient,
+    Undeliverable,
+)
 from bot.channels.telegram_flood import FloodControl, Turn
 from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
@@ -138,9 +146,10 @@ class TelegramChannel:
         file_url: str | None = None,
         concurrency: int = CONCURRENT_UPDATES,
         monitor: PlatformMonitor | None = None,
+        timeout: float = 5.0,
     ) -> TelegramChannel:
         requests = (
-            AiohttpRequest(monitor=monitor),
+            AiohttpRequest(read_timeout=timeout, connect_timeout=timeout, monitor=monitor),
             AiohttpRequest(connection_pool_size=1, monitor=monitor),
         )
         builder = (
@@ -206,7 +215,36 @@ class TelegramChannel:
         if incoming is None:
             return
         response = await self.host.handle(incoming)
+        if response.busy:
+            response = await self._when_free(update, incoming, response)
+            if response.busy:
+                return  # the bot is stopping
         await self._answer(update, incoming, response)
+
+    async def _when_free(self, update: Update, incoming: Incoming, busy: Response) -> Response:
+        """The database is held by another process: say so once, then hand the same input to the
+        engine again until it goes through. Telegram has handed the update over already, so it is
+        kept here; this person's later updates wait behind it, in their order."""
+        await self._say_busy(update, incoming, busy)
+        response = busy
+        while response.busy and self.application.running:
+            await asyncio.sleep(BUSY_RETRY_SECONDS)
+            response = await self.host.handle(incoming)
+        return response
+
+    async def _say_busy(self, update: Update, incoming: Incoming, busy: Response) -> None:
+        """Straight to Telegram: the outbox, where a failed reply would go, is in the locked database."""
+        translator = self.translator
+        query = update.callback_query
+        if query is not None and busy.notice is not None:
+            await self._answer_query(query, translator.text(busy.language, busy.notice, self.deep_link))
+            return
+        try:
+            for reply in busy.replies:
+                rendered = translator.render(busy.language, reply, self.deep_link)
+                await self.send(incoming.chat_id, rendered, [], group=incoming.is_group, reply=True)
+        except (DeliveryError, OSError, TimeoutError):
+            log.info("could not say the database is busy", extra={"chat": incoming.chat_id})
 
     async def _to_incoming(self, update: Update) -> Incoming | None:
         user = update.effective_user
@@ -303,8 +341,15 @@ class TelegramChannel:
                 # Flood limits or a network hiccup: the rest goes through the outbox, in
                 # order, instead of being lost with the request that failed.
                 log.warning("direct reply deferred to the outbox", extra={"chat": incoming.chat_id})
-                await self.host.defer(NAME, incoming.chat_id, language, replies[index:])
-                return
+                while True:
+                    try:
+                        await self.host.defer(NAME, incoming.chat_id, language, replies[index:])
+                        return
+                    except Busy:
+                        # The input is handled already: its answer must not be dropped.
+                        if not self.application.running:
+                            raise
+                        await asyncio.sleep(BUSY_RETRY_SECONDS)
 
     async def _answer_query(self, query: CallbackQuery, notice: str | None) -> None:
         try:
@@ -552,5 +597,7 @@ def _translate(error: TelegramError) -> DeliveryError:
     if isinstance(error, BadRequest):
         return Undeliverable(error.message)
     if isinstance(error, NetworkError):
-        return DeliveryError(error.message)
+        # Time-outs, refused connections and the Bot API's 5xx answers (PTB raises NetworkError
+        # for those): an outage, which the outbox waits out.
+        return Transient(error.message)
     return DeliveryError(str(error))

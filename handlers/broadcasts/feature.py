@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from handlers.accounts import rules as accounts
 from handlers.broadcasts import alerts, buttons, compose, copies, quiet, report, rules, settings, views
 from handlers.registry import CLEAR, DELETE, KEEP, Erasure, Feature, OutboxKind, PersonalData
@@ -33,10 +35,16 @@ FEATURE = Feature(
         accounts.ADMIN: _COMMANDERS,
     },
     outbox={
-        rules.COPY: OutboxKind(copies.render_copy),
+        # An alert a day late helps nobody: through a longer outage its copies expire, counted
+        # in the author's delivery report.
+        rules.COPY: OutboxKind(copies.render_copy, gives_up_after=timedelta(hours=24)),
         # A report is posted once, then edited in place: the settle hook remembers where it is.
-        rules.SUMMARY: OutboxKind(report.render_summary, rules.summary_settled),
-        rules.SUMMARY_EDIT: OutboxKind(report.render_summary, rules.summary_settled),
+        rules.SUMMARY: OutboxKind(
+            report.render_summary, rules.summary_settled, gives_up_after=timedelta(days=3)
+        ),
+        rules.SUMMARY_EDIT: OutboxKind(
+            report.render_summary, rules.summary_settled, gives_up_after=timedelta(days=3)
+        ),
     },
     # ack_reminder_minutes; grids, resident groups and police groups name the audiences.
     community_section="broadcasts",

@@ -143,6 +143,8 @@ def report_lines(community: Community, report: rules.DeliveryReport) -> Lines:
                 },
             )
         )
+        if figures.expired:
+            lines.append(Text("broadcast.report_expired", {"expired": figures.expired}))
     if broadcast.priority == rules.URGENT and broadcast.state != "scheduled":
         lines.append(
             Text(

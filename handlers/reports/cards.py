@@ -51,4 +51,8 @@ async def settled(
         await repos.reports.add_card(int(row.payload["report_id"]), row.channel, row.chat_id, ref)
 
 
-KINDS = {CARD: OutboxKind(render, settled), CARD_EDIT: OutboxKind(render, settled)}
+# A card is how police learn of a report: it waits out any outage, however long.
+KINDS = {
+    CARD: OutboxKind(render, settled, gives_up_after=None),
+    CARD_EDIT: OutboxKind(render, settled, gives_up_after=None),
+}

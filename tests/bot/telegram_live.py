@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Runtime, build_runtime, telegram_channel
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import NAME, TelegramChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
 from handlers.accounts import rules as accounts
@@ -40,10 +40,12 @@ def content(message: SentMessage) -> str:
 class Live:
     """Shouwang as deployed: runtime, Telegram Application polling the fake, outbox worker."""
 
-    def __init__(self, api: FakeBotApi, tmp_path: Path, token: str = TOKEN) -> None:
+    def __init__(self, api: FakeBotApi, tmp_path: Path, token: str = TOKEN, **settings: Any) -> None:
         self.api = api
         self.token = token
         self.tmp_path = tmp_path
+        # Further SHOUWANG_* settings, by field name.
+        self.settings = settings
         self.clock = FakeClock()
         self.community = load_community(EXAMPLE_COMMUNITY_FILE).model_copy(
             update={"police_groups": PoliceGroups(telegram=[str(GROUP)])}
@@ -67,7 +69,7 @@ class Live:
         path = self.tmp_path / "db.sqlite"
         # A restart keeps the database; a first start gets a copy of the session's migrated one.
         url = f"sqlite:///{path}" if path.exists() else migrated_sqlite(path)
-        settings = Settings(database_url=url, media_dir=self.tmp_path / "media")
+        settings = Settings(database_url=url, media_dir=self.tmp_path / "media", **self.settings)
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._channel = telegram_channel(
             self._runtime, self.token, api_url=self.api.base_url, file_url=self.api.base_file_url
@@ -97,13 +99,14 @@ class Live:
     # --- waiting ---------------------------------------------------------------
 
     async def settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until every pushed update is handled and every due outbox row is settled."""
+        """Wait until every pushed update is handled and every outbox row the worker could take
+        now is settled (rows held back behind their chat's retrying one wait with it)."""
         app = self.channel.application
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             await self.api.until_idle(timeout=timeout, quiet=0.02)
             busy = not app.update_queue.empty() or app.update_processor.current_concurrent_updates > 0
-            if not busy and not await self.repos(lambda r: r.outbox.due(self.clock.now())):
+            if not busy and not await self.repos(lambda r: r.outbox.heads(self.clock.now(), [NAME], 1)):
                 return
             assert asyncio.get_running_loop().time() < deadline, "bot did not settle"
             await asyncio.sleep(0.01)  # polled: PTB's update queue and processor have no idle event

@@ -68,8 +68,14 @@ class WeComBot:
         token: str = TOKEN,
         aes_key: str = AES_KEY,
         corp_id: str | None = None,
+        api_timeout: float = 10.0,
+        **settings: Any,
     ) -> None:
         self.fake = fake
+        # How long the bot waits for the WeChat Work API (`shouwang run`: 10 s).
+        self.api_timeout = api_timeout
+        # Further SHOUWANG_* settings, by field name.
+        self.settings = settings
         self.tmp_path = tmp_path
         self.community = community
         self.clock = FakeClock()
@@ -91,10 +97,10 @@ class WeComBot:
         path = self.tmp_path / "db.sqlite"
         # A restart keeps the database; a first start gets a copy of the session's migrated one.
         url = f"sqlite:///{path}" if path.exists() else migrated_sqlite(path)
-        settings = Settings(database_url=url, media_dir=self.tmp_path / "media")
+        settings = Settings(database_url=url, media_dir=self.tmp_path / "media", **self.settings)
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._stack.push_async_callback(self._runtime.close)
-        api_client = await self._stack.enter_async_context(httpx.AsyncClient(timeout=10))
+        api_client = await self._stack.enter_async_context(httpx.AsyncClient(timeout=self.api_timeout))
         self._channel = wecom_channel(self._runtime, self.config, api_client)
         self._runtime.add_channel(self._channel)
         transport = httpx.ASGITransport(app=web_app(self._runtime, self._channel))

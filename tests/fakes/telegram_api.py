@@ -290,6 +290,8 @@ class FakeBotApi:
         self._last_activity = time.monotonic()
 
         self.configure_rate_limits(rate_limit_per_second, per_chat_per_second, per_group_per_minute)
+        # A simulated outage (start_outage): how calls are refused, and how long a "timeout" hangs.
+        self._outage: tuple[str, float] | None = None
 
         self._closing = False
 
@@ -376,6 +378,16 @@ class FakeBotApi:
         self._group_windows: dict[int, _Window] = {}
 
     # ------------------------------------------------------------------ inspection
+
+    def start_outage(self, mode: str = "502", hang: float = 1.0) -> None:
+        """Until end_outage, every call but getUpdates fails and does nothing: "502" answers
+        Bad Gateway with the HTML page a proxy in front of the Bot API sends; "timeout" holds the
+        call `hang` seconds (longer than the client waits) and then drops it unanswered."""
+        assert mode in ("502", "timeout"), mode
+        self._outage = (mode, hang)
+
+    def end_outage(self) -> None:
+        self._outage = None
 
     def sent_messages(self, chat_id: int | None = None) -> list[SentMessage]:
         """Messages the bot sent successfully, oldest first, in their current state."""
@@ -765,6 +777,8 @@ class FakeBotApi:
             params, files, names = await self._parse(request)
             call = ApiCall(method, params, files, time.monotonic(), file_names=names)
             self.calls.append(call)
+            if self._outage is not None and not polling:
+                return await self._refuse_in_outage(call, *self._outage)
             if polling:
                 result = await self._get_updates(call)
             else:
@@ -787,6 +801,21 @@ class FakeBotApi:
                 self._inflight -= 1
                 self._last_activity = time.monotonic()
             self._notify()
+
+    @staticmethod
+    async def _refuse_in_outage(call: ApiCall, mode: str, hang: float) -> Response:
+        call.rejected = True
+        if mode == "timeout":
+            await asyncio.sleep(hang)  # the client has given up by now: nobody reads the answer
+            call.status, call.error = 504, "Gateway Timeout"
+            return Response("<html><body><h1>504 Gateway Time-out</h1></body></html>", status_code=504)
+        call.status, call.error = 502, "Bad Gateway"
+        return Response(
+            "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+            "</center><hr><center>nginx</center></body></html>",
+            status_code=502,
+            media_type="text/html",
+        )
 
     async def _file_endpoint(self, request: Request) -> Response:
         stored = self._files_by_path.get(request.path_params["file_path"])

@@ -222,6 +222,8 @@ class FakeWeComApi:
         self._user_windows: dict[str, deque[float]] = {}
         self._robot_windows: dict[str, deque[float]] = {}
         self._failures: list[_Failure] = []
+        # A simulated outage (start_outage): how calls are refused, and how long a "timeout" hangs.
+        self._outage: tuple[str, float] | None = None
 
         self._tokens: dict[str, float] = {}  # token -> expiry on the fake clock
         self._current_token: str | None = None
@@ -307,6 +309,16 @@ class FakeWeComApi:
     def fail_next_http(self, status: int = 502, times: int = 1, *, path: str | None = None) -> None:
         """Answer the next ``times`` calls with a bare HTTP error (a gateway failure)."""
         self._failures.append(_Failure(times, path, http_status=status))
+
+    def start_outage(self, mode: str = "502", hang: float = 1.0) -> None:
+        """Until end_outage, every call (gettoken too) fails and changes nothing: "502" is a bare
+        Bad Gateway from the gateway in front, "busy" WeChat Work's own errcode -1 (系统繁忙),
+        "timeout" a call held `hang` seconds (longer than the client waits), then dropped."""
+        assert mode in ("502", "busy", "timeout"), mode
+        self._outage = (mode, hang)
+
+    def end_outage(self) -> None:
+        self._outage = None
 
     def add_media(
         self,
@@ -412,6 +424,8 @@ class FakeWeComApi:
         call = ApiCall(request.method, path, dict(request.query_params), None, {}, time.monotonic())
         self.calls.append(call)
         try:
+            if self._outage is not None:
+                return await self._refuse_in_outage(call, *self._outage)
             route = self._routes.get(path)
             if route is None:
                 call.http_status = 404
@@ -437,6 +451,17 @@ class FakeWeComApi:
             return JSONResponse(result)
         finally:
             self._notify()
+
+    async def _refuse_in_outage(self, call: ApiCall, mode: str, hang: float) -> Response:
+        if mode == "busy":
+            call.errcode = -1
+            return self._error(_ApiError(-1))
+        if mode == "timeout":
+            await asyncio.sleep(hang)  # the client has given up by now: nobody reads the answer
+            call.http_status = 504
+            return PlainTextResponse("Gateway Timeout", 504)
+        call.http_status = 502
+        return PlainTextResponse("Bad Gateway", 502)
 
     async def _read_body(self, request: Request, call: ApiCall) -> None:
         content_type = request.headers.get("content-type", "")

@@ -36,7 +36,7 @@ async def test_migrations_build_exactly_the_declared_schema(empty_database_url: 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0010"
+    assert version == "0011"
     await database.close()
 
 
@@ -209,4 +209,34 @@ async def test_wecom_staff_granted_before_0010_become_reachable(empty_database_u
         repos = Repos(connection)
         assert [i.chat_id for i in await repos.users.identities(1)] == ["LiXiaoMing"]
         assert [i.chat_id for i in await repos.users.identities(2)] == [None]
+    await database.close()
+
+
+async def test_outbox_rows_may_expire_and_going_back_calls_them_failed(empty_database_url: str) -> None:
+    """0011 rebuilds the outbox on SQLite (a new state, a new column): rows survive both ways."""
+    database = Database(empty_database_url)
+    async with database.engine.begin() as connection:
+        await connection.run_sync(_upgrade_to("0010"))
+    await _execute_at(
+        database,
+        [
+            "INSERT INTO outbox (id, channel, chat_id, language, kind, payload, next_attempt_at, created_at)"
+            " VALUES (7, 'console', 'c1', 'zh_CN', 'broadcast', '{\"broadcast_id\": 1}', :t, :t)"
+        ],
+    )
+    with pytest.raises(IntegrityError):
+        await _execute_at(database, ["UPDATE outbox SET state = 'expired' WHERE id = 7"])
+    await database.migrate()
+    async with database.transaction() as connection:
+        outbox = Repos(connection).outbox
+        await outbox.mark_retry(7, "Bad Gateway", NOW + timedelta(minutes=1), NOW)
+        await outbox.mark_final(7, "expired", "Bad Gateway")
+        [row] = await outbox.all()
+    assert (row.state, row.failing_since, row.payload) == ("expired", NOW, {"broadcast_id": 1})
+    async with database.engine.begin() as connection:
+        await connection.run_sync(lambda c: command.downgrade(alembic_config(c), "0010"))
+    async with database.transaction() as connection:
+        states = (await connection.execute(sa.text("SELECT id, state FROM outbox"))).all()
+    assert [tuple(r) for r in states] == [(7, "failed")]
+    await database.migrate()
     await database.close()

@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import DeliveryError, RetryLater, Undeliverable
+from bot.channels.base import DeliveryError, RetryLater, Transient, Undeliverable
 from bot.metrics import PlatformMonitor
 
 TOKEN_EXPIRED = {40014, 42001}
+# "系统繁忙": WeChat Work itself is struggling; like a 5xx, worth trying again.
+SYSTEM_BUSY = {-1}
 RATE_LIMITED = {45009}
 # Nobody to deliver to: retrying cannot help (81013: user & party & tag all invalid).
 NO_RECIPIENT = {81013}
@@ -178,20 +180,25 @@ class WeComApi:
         else:
             monitor.unreachable("invalid answer")
 
-    def _unreachable(self, error: httpx.HTTPError) -> DeliveryError:
+    def _unreachable(self, error: httpx.HTTPError) -> Transient:
         if self.monitor is not None:
             self.monitor.unreachable("timeout" if isinstance(error, httpx.TimeoutException) else "network")
-        return DeliveryError(f"wecom unreachable: {error}")
+        return Transient(f"wecom unreachable: {error}")
 
 
 def checked(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 500:
+        raise Transient(f"wecom http {response.status_code}")
     if response.status_code >= 400:
         raise DeliveryError(f"wecom http {response.status_code}")
     try:
         data: dict[str, Any] = response.json()
     except ValueError as error:
-        raise DeliveryError("wecom answered something that is not JSON") from error
+        # A gateway's error page in front of WeChat Work, most likely.
+        raise Transient("wecom answered something that is not JSON") from error
     errcode = int(data.get("errcode", 0))
+    if errcode in SYSTEM_BUSY:
+        raise Transient(f"wecom system busy ({errcode}): {data.get('errmsg', '')}")
     if errcode in RATE_LIMITED:
         raise RetryLater(60, f"wecom rate limited ({errcode})")
     if errcode in NO_RECIPIENT:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.channels.base import BUSY_RETRY_SECONDS, Busy
 from bot.channels.wecom.crypto import CallbackCrypto, Forbidden, Malformed
 
 MAX_CALLBACK_BYTES = 64 * 1024
@@ -114,6 +115,12 @@ class InboxWriter:
             del self._queue[: len(batch)]
             try:
                 await self.store([row for row, _ in batch])
+            except Busy:
+                # Another process holds the database: keep the rows (their requests wait, and
+                # WeChat Work's retries of them are recognised), and try again shortly.
+                self._queue[:0] = batch
+                await asyncio.sleep(BUSY_RETRY_SECONDS)
+                continue
             except Exception as error:
                 for _, future in batch:
                     if not future.done():

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import DeliveryError, Host, Inbox, RetryLater, Undeliverable
+from bot.channels.base import BUSY_RETRY_SECONDS, Busy, DeliveryError, Host, Inbox, RetryLater, Undeliverable
 from bot.channels.wecom.api import MAX_RECIPIENTS, WeComApi, WeComConfig, WeComError
 from bot.channels.wecom.callback import CallbackEndpoint
 from bot.channels.wecom.crypto import CallbackCrypto
@@ -81,6 +81,9 @@ class WeComChannel:
         self._wake = asyncio.Event()
         self._stopping = False
         self._processing = asyncio.Lock()
+        # The last pass met a locked database: look again soon. Inbox ids whose sender was told.
+        self._busy = False
+        self._told_busy: set[int] = set()
         # The bot's clock, so tests that move time move these windows too.
         self._members = Window(PER_MEMBER_PER_MINUTE, self._seconds)
         self._robots = Window(PER_ROBOT_PER_MINUTE, self._seconds)
@@ -106,42 +109,90 @@ class WeComChannel:
             log.warning("wecom access token could not be fetched at start", extra={"error": str(error)})
         while not self._stopping:
             self._wake.clear()
+            pause = 5.0
             try:
                 await self.process_inbox()
+            except Busy:
+                log.warning("wecom inbox waits: the database is busy")
             except Exception:
                 log.exception("wecom inbox processing failed")
+            if self._busy:
+                pause = BUSY_RETRY_SECONDS
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=5)
+                await asyncio.wait_for(self._wake.wait(), timeout=pause)
 
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
 
     async def process_inbox(self) -> int:
-        """Hand every stored callback to the engine, oldest first; returns how many were taken."""
+        """Hand every stored callback to the engine, oldest first; returns how many were taken.
+
+        While the database is held by another process, the first message that meets it stays in
+        the inbox (with the rest behind it, in order), its sender is told once, and it is taken
+        again on the next pass.
+        """
         # One at a time: the worker loop and a direct call must not take the same rows.
         async with self._processing:
+            self._busy = False
             pending = await self.inbox.pending(NAME)
-            for inbox_id, message in pending:
+            for taken, (inbox_id, message) in enumerate(pending):
                 state = "done"
                 try:
                     await self._process(message)
+                except Busy as busy:
+                    self._busy = True
+                    if inbox_id not in self._told_busy:
+                        self._told_busy.add(inbox_id)
+                        await self._say_busy(message, busy)
+                    return taken
                 except Exception:
                     log.exception("wecom message failed", extra={"inbox_id": inbox_id})
                     state = "failed"
-                await self.inbox.finish(inbox_id, state)
+                await self._finish(inbox_id, state)
             return len(pending)
+
+    async def _finish(self, inbox_id: int, state: str) -> None:
+        await self._despite_busy(lambda: self.inbox.finish(inbox_id, state))
+        self._told_busy.discard(inbox_id)
+
+    async def _despite_busy(self, store: Callable[[], Awaitable[None]]) -> None:
+        """Store what follows from a message the engine has handled, however long the database is
+        held: given up, the message would stay pending and be handled a second time."""
+        while True:
+            try:
+                await store()
+                return
+            except Busy:
+                if self._stopping:
+                    raise
+                await asyncio.sleep(BUSY_RETRY_SECONDS)
+
+    async def _say_busy(self, message: dict[str, Any], busy: Busy) -> None:
+        """Straight to WeChat Work: the outbox, where replies wait, is in the locked database. A
+        plain text, not `send`: the menu the person may be answering must stay as it is."""
+        language = busy.language or self.host.default_language
+        text = self.translator.text(language, Text("error.busy"), self.deep_link)
+        body = {"touser": str(message["FromUserName"]), "agentid": self.config.agent_id}
+        try:
+            await self.api.call(
+                "/cgi-bin/message/send", json={**body, "msgtype": "text", "text": {"content": text}}
+            )
+        except DeliveryError:
+            log.info("could not say the database is busy")
 
     async def _process(self, message: dict[str, Any]) -> None:
         incoming = await self._to_incoming(message)
         if incoming is None:
             return
         response = await self.host.handle(incoming)
+        if response.busy:
+            raise Busy("the engine found the database busy", response.language)
         replies = list(response.replies)
         if response.notice is not None and not replies:
             # No toasts in WeChat Work: a refusal after a card click is said as a message.
             replies.append(Reply(response.notice))
-        await self.host.defer(NAME, incoming.chat_id, response.language, replies)
+        await self._despite_busy(lambda: self.host.defer(NAME, incoming.chat_id, response.language, replies))
 
     async def _to_incoming(self, message: dict[str, Any]) -> Incoming | None:
         user = str(message["FromUserName"])
