@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from handlers import media
 from handlers.accounts import rules as accounts
 from tests.bot.telegram_live import REPORTER, WORKER, Live, content
 from tests.bot.wecom_live import POLICE, WeComBot, police_robot_community
@@ -179,17 +180,17 @@ async def test_wecom_callbacks_wait_for_the_lock_and_messages_met_by_it_are_hand
 
 @contextmanager
 def disk_full() -> Iterator[None]:
-    """Writing a file fails as on a full disk (ENOSPC); reading, and SQLite, go on working."""
-    write_bytes = Path.write_bytes
+    """Writing a photo fails as on a full disk (ENOSPC); reading, and SQLite, go on working."""
+    write = media.write_private
 
-    def refuse(self: Path, data: Any) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    def refuse(target: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
-    Path.write_bytes = refuse  # type: ignore[method-assign]
+    media.write_private = refuse
     try:
         yield
     finally:
-        Path.write_bytes = write_bytes  # type: ignore[method-assign]
+        media.write_private = write
 
 
 async def test_a_full_media_folder_is_answered_politely_and_the_report_goes_on(tmp_path: Path) -> None:
