@@ -29,6 +29,7 @@ from storage.db import Busy, Database
 from storage.kinds import UnknownKind
 from storage.models import Conversation, Schedule, User
 from storage.repositories import Repos
+from storage.roles import STAFF
 
 log = logging.getLogger(__name__)
 
@@ -312,14 +313,22 @@ async def _resolve_user(repos: Repos, inp: Incoming, clock: Clock) -> tuple[User
         stale = now - identity.last_seen_at > TOUCH_INTERVAL or identity.blocked_at is not None
         if not inp.is_group and (identity.chat_id != inp.chat_id or stale):
             await repos.users.touch_identity(inp.channel, inp.user_external_id, inp.chat_id, now)
-        if user.display_name == inp.user_external_id and inp.display_name not in ("", user.display_name):
-            # The platform id stood in for a name (granted from the command line without one, or
-            # the name could not be read then): the name the channel now knows replaces it.
+        consented = user.privacy_accepted_at is not None or user.role in STAFF
+        if (
+            consented
+            and user.display_name == inp.user_external_id
+            and inp.display_name not in ("", user.display_name)
+        ):
+            # The platform id stood in for a name (granted from the command line without one, the
+            # name could not be read then, or the person had not consented yet): the name the
+            # channel now knows replaces it.
             name = inp.display_name[:128]
             await repos.users.update(user.id, display_name=name)
             user = replace(user, display_name=name)
         return user, draft
-    user = await repos.users.create(inp.display_name or inp.user_external_id, now)
+    # Minimum collection: the platform's name for the person is kept only once they accept the
+    # privacy notice (onboarding stores it then); until then their platform id stands in.
+    user = await repos.users.create(inp.user_external_id[:128], now)
     chat_id = None if inp.is_group else inp.chat_id
     await repos.users.add_identity(inp.channel, inp.user_external_id, user.id, chat_id, now)
     return user, None

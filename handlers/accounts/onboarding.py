@@ -52,8 +52,9 @@ async def ask_privacy(ctx: Ctx) -> None:
 async def handle_privacy(ctx: Ctx) -> str | None:
     parts = choices.decode(ctx.inp.action)
     if parts == ("onb", "accept"):
-        if ctx.user.declined_at is not None:
-            # Declining dropped their name; consenting now is when the bot may keep it.
+        if ctx.user.display_name in (ctx.inp.user_external_id, accounts.DECLINED_NAME):
+            # Consenting now is when the bot may keep the name the platform gives (none was kept
+            # before, or declining dropped it).
             await ctx.update_user(display_name=ctx.inp.display_name[:128] or ctx.user.display_name)
         await ctx.update_user(privacy_accepted_at=ctx.clock.now(), declined_at=None)
         if ctx.user.role in accounts.STAFF:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.i18n import Translator
+from handlers import choices
 from handlers.accounts import rules as accounts
 from handlers.messages import Incoming, Text, Verbatim
 from handlers.text import BIDI_CONTROLS, ZERO_WIDTH, clean_name, clean_text
@@ -52,11 +53,11 @@ async def bot(database_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 async def test_a_spoofed_display_name_is_stored_clean(bot: Harness) -> None:
-    await bot.rt.engine.handle(
-        Incoming(
-            channel=CHANNEL, user_external_id="alice", chat_id="alice", display_name=SPOOFED, command="start"
-        )
-    )
+    alice = {"channel": CHANNEL, "user_external_id": "alice", "chat_id": "alice", "display_name": SPOOFED}
+    await bot.rt.engine.handle(Incoming(**alice, command="start"))
+    await bot.rt.engine.handle(Incoming(**alice, action=choices.encode("lang", "en")))
+    # The platform's name is kept from the moment the person accepts the privacy notice.
+    await bot.rt.engine.handle(Incoming(**alice, action=choices.encode("onb", "accept")))
     found = await bot.repos_do(lambda r: r.users.by_identity(CHANNEL, "alice"))
     assert found is not None and found[0].display_name == "ecilA Wang"
 

@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from bot.i18n import Translator
 from handlers.accounts import rules as accounts
 from handlers.community import Privacy
-from handlers.messages import Document, Reply
+from handlers.messages import Document, Incoming, Reply
 from handlers.privacy import rules as privacy
 from storage import schema as t
 from storage.repositories import Repos
 from tests import harness as harnesses
-from tests.harness import Harness, jpeg_with_gps
+from tests.harness import CHANNEL, Harness, jpeg_with_gps
 
 
 @pytest.fixture
@@ -211,6 +211,19 @@ async def test_declining_the_privacy_notice_keeps_no_name(bot: Harness) -> None:
     assert await bot.press("newbie", "v1:onb:accept") == ["onboarding.ask_building"]
     user = await bot.repos_do(lambda r: r.users.get(newbie))
     assert (user.display_name, user.declined_at) == ("newbie", None)
+
+
+async def test_the_platform_name_is_kept_only_once_the_privacy_notice_is_accepted(bot: Harness) -> None:
+    zhao = {"channel": CHANNEL, "user_external_id": "z9", "chat_id": "z9", "display_name": "赵小明"}
+    await bot.rt.engine.handle(Incoming(**zhao, command="start"))
+    await bot.rt.engine.handle(Incoming(**zhao, text="你好"))
+    stranger = await bot.repos_do(lambda r: r.users.by_identity(CHANNEL, "z9"))
+    assert stranger is not None and stranger[0].display_name == "z9"
+    await bot.rt.engine.handle(Incoming(**zhao, command="start"))
+    await bot.rt.engine.handle(Incoming(**zhao, action="v1:lang:zh_CN"))
+    await bot.rt.engine.handle(Incoming(**zhao, action="v1:onb:accept"))
+    consented = await bot.repos_do(lambda r: r.users.by_identity(CHANNEL, "z9"))
+    assert consented is not None and consented[0].display_name == "赵小明"
 
 
 def test_a_retention_is_a_positive_number_of_days() -> None:
