@@ -11,7 +11,7 @@ from typing import Any
 
 from handlers.community import Community, PoliceGroups
 from handlers.messages import Reply, reply_to_json
-from handlers.registry import MESSAGE
+from handlers.registry import MESSAGE, Lane
 from storage.models import Identity, User
 from storage.repositories import Repos
 from storage.roles import COMMANDERS
@@ -20,14 +20,18 @@ from storage.roles import COMMANDERS
 OFFICERS = COMMANDERS
 
 
-async def to_user(repos: Repos, community: Community, user: User, reply: Reply, now: datetime) -> bool:
-    """Queue a private message on the channel the person used last; False if unreachable."""
+async def to_user(
+    repos: Repos, community: Community, user: User, reply: Reply, now: datetime, lane: Lane = Lane.INTERACTIVE
+) -> bool:
+    """Queue a private message on the channel the person used last; False if unreachable.
+
+    `lane`: what it may wait behind (see Lane); most notices are someone waiting for news."""
     identity = await _private_chat(repos, user)
     if identity is None or identity.chat_id is None:
         return False
     language = user.language or community.default_language
     await repos.outbox.enqueue(
-        identity.channel, identity.chat_id, language, MESSAGE, reply_to_json(reply), now
+        identity.channel, identity.chat_id, language, MESSAGE, reply_to_json(reply), now, priority=lane
     )
     return True
 
@@ -47,22 +51,26 @@ def group_chats(groups: PoliceGroups) -> list[tuple[str, str]]:
     ]
 
 
-async def to_resident_groups(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
+async def to_resident_groups(
+    repos: Repos, community: Community, reply: Reply, now: datetime, lane: Lane = Lane.INTERACTIVE
+) -> None:
     for channel, chat_id in resident_chats(community):
         await repos.outbox.enqueue(
-            channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
+            channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now, priority=lane
         )
 
 
-async def to_police(repos: Repos, community: Community, reply: Reply, now: datetime) -> None:
+async def to_police(
+    repos: Repos, community: Community, reply: Reply, now: datetime, lane: Lane = Lane.INTERACTIVE
+) -> None:
     """Tell the police in their group chats, and privately every police officer and admin whom
     no group reaches (none configured on the channels they use), so nothing waits for nobody."""
     for channel, chat_id in police_chats(community):
         await repos.outbox.enqueue(
-            channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now
+            channel, chat_id, community.default_language, MESSAGE, reply_to_json(reply), now, priority=lane
         )
     for officer in await officers_outside_groups(repos, community):
-        await to_user(repos, community, officer, reply, now)
+        await to_user(repos, community, officer, reply, now, lane)
 
 
 async def to_police_groups(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from storage.kinds import Kinds, UnknownKind
@@ -56,6 +57,27 @@ MESSAGE_GIVES_UP_AFTER = timedelta(days=3)
 DEFAULT_GIVES_UP_AFTER = timedelta(days=1)
 
 
+class Lane(IntEnum):
+    """Which outbox rows go first when more are due than the platforms take at once; the value
+    is the rows' `priority` (lower first). A chat's own rows still go in the order queued.
+
+    INTERACTIVE: what someone is waiting for (answers, report cards and their edits, notices to
+    police and grid workers, escalations, a broadcast's delivery report). URGENT: urgent alert
+    copies. BULK: everything that may take its time (information notices, ordinary broadcasts,
+    digests, survey invitations).
+    """
+
+    INTERACTIVE = 0
+    URGENT = 2
+    BULK = 4
+
+
+def priority(lane: Lane, *, group: bool = False) -> int:
+    """A row's priority in its lane: a group chat's copy goes before the private chats' copies,
+    as one message there reaches a whole group (and groups take only 20 a minute each)."""
+    return int(lane) - 1 if group and lane > Lane.INTERACTIVE else int(lane)
+
+
 @dataclass(frozen=True)
 class Rendered:
     """What an outbox row of a feature's own kind says when it is sent."""
@@ -78,6 +100,9 @@ class OutboxKind:
     time-outs, 429s), counted from its first failure, before it is recorded "expired"; None tries
     until it goes through. Permanent refusals (blocked, bad request) settle it at once whatever this
     says. Operators may override it per kind (SHOUWANG_OUTBOX_GIVE_UP_HOURS).
+
+    `lane`: where the kind's rows queue (see Lane); a row written with a priority of its own
+    (`OutboxRepo.enqueue(priority=...)`) overrides it, for a kind that mixes lanes.
     """
 
     render: Callable[[Repos, Community, OutboxMessage], Awaitable[Rendered]]
@@ -85,6 +110,7 @@ class OutboxKind:
         Callable[[Repos, Community, OutboxMessage, str, str | None, datetime], Awaitable[None]] | None
     ) = None
     gives_up_after: timedelta | None = DEFAULT_GIVES_UP_AFTER
+    lane: Lane = Lane.INTERACTIVE
 
 
 # What erasure (/deleteme, `shouwang person erase`) does with the rows a declaration names. The
@@ -200,7 +226,12 @@ class Registry:
         self.schedules: dict[str, Fire | Gathered] = _merged(features, "schedules")
         self.outbox: dict[str, OutboxKind] = _merged(features, "outbox", (MESSAGE,))
         # What the engine's repositories accept: the database does not constrain kinds.
-        self.kinds = Kinds(outbox=frozenset({MESSAGE, *self.outbox}), schedules=frozenset(self.schedules))
+        self.kinds = Kinds(
+            outbox=frozenset({MESSAGE, *self.outbox}),
+            schedules=frozenset(self.schedules),
+            # The engine's `message` is interactive unless its sender says otherwise.
+            priorities={kind: int(declared.lane) for kind, declared in self.outbox.items()},
+        )
         flows: dict[str, Flow] = {}
         for feature in features:
             for flow in feature.flows:

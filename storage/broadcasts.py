@@ -200,8 +200,8 @@ class BroadcastRepo(Repo):
     async def add_recipients(self, broadcast_id: int, copies: Sequence[dict[str, Any]], now: datetime) -> int:
         """Write one outbox row and one recipient row per copy; returns how many were written.
 
-        Each copy has channel, chat_id, language, next_attempt_at, and user_id/grid_key/building
-        (None for a group chat); no two copies share a chat.
+        Each copy has channel, chat_id, language, next_attempt_at, optionally priority (its outbox lane, else 0), and
+        user_id/grid_key/building (None for a group chat); no two copies share a chat.
         """
         written = 0
         for start in range(0, len(copies), _BATCH):
@@ -219,6 +219,7 @@ class BroadcastRepo(Repo):
                         "payload": {"broadcast_id": broadcast_id, "group": copy["user_id"] is None},
                         "next_attempt_at": copy["next_attempt_at"],
                         "created_at": now,
+                        "priority": copy.get("priority", 0),
                     }
                     for copy in batch
                 ],

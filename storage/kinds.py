@@ -7,7 +7,8 @@ they refuse to write a row that nothing could ever send or fire.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 class UnknownKind(LookupError):
@@ -18,6 +19,12 @@ class UnknownKind(LookupError):
 class Kinds:
     outbox: frozenset[str]
     schedules: frozenset[str]
+    # Per outbox kind, the priority its rows are claimed with unless the row says otherwise (its
+    # lane, handlers/registry.py); lower goes first. Kinds not named here: 0, the first lane.
+    priorities: Mapping[str, int] = field(default_factory=dict)
+
+    def priority(self, kind: str) -> int:
+        return self.priorities.get(kind, 0)
 
     def check_outbox(self, kind: str) -> None:
         if kind not in self.outbox:

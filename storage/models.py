@@ -132,6 +132,7 @@ class OutboxMessage:
     created_at: datetime
     sent_at: datetime | None
     failing_since: datetime | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)

@@ -38,14 +38,25 @@ class OutboxRepo(Repo):
         self.enqueued = 0
 
     async def enqueue(
-        self, channel: str, chat_id: str, language: str, kind: str, payload: dict[str, Any], now: datetime
+        self,
+        channel: str,
+        chat_id: str,
+        language: str,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        *,
+        priority: int | None = None,
     ) -> int:
+        """Queue a row; `priority` (lower goes first) overrides the one the kind declares."""
         if self.kinds is not None:
             self.kinds.check_outbox(kind)
+        if priority is None:
+            priority = self.kinds.priority(kind) if self.kinds is not None else 0
         self.enqueued += 1
         insert = self.prebuilt(lambda: t.outbox.insert().returning(t.outbox.c.id))
         values = {"channel": channel, "chat_id": chat_id, "language": language, "kind": kind}
-        row = {**values, "payload": payload, "next_attempt_at": now, "created_at": now}
+        row = {**values, "payload": payload, "next_attempt_at": now, "created_at": now, "priority": priority}
         return int((await self.c.execute(insert, row)).scalar_one())
 
     async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
@@ -53,7 +64,7 @@ class OutboxRepo(Repo):
         rows = await self.c.execute(
             sa.select(t.outbox)
             .where(o.state == PENDING, o.next_attempt_at <= now)
-            .order_by(o.id)
+            .order_by(o.priority, o.id)
             .limit(limit)
         )
         return all_models(OutboxMessage, rows)
@@ -75,13 +86,18 @@ class OutboxRepo(Repo):
 
         A row waiting to be retried holds back its chat's later rows; a row merely
         scheduled for later (quiet hours) does not.
+
+        Lanes: chats are taken by the most urgent priority among their waiting rows, then by
+        their head's id. A chat's head goes with the priority of the most urgent row behind it,
+        so a report card queued to a police group behind that group's digest does not wait
+        behind a whole broadcast; the rows returned carry that priority.
         """
 
         def heads() -> sa.Select[Any]:
             o = t.outbox.c
             now: sa.BindParameter[datetime] = bindparam("now")
             first_pending_per_chat = (
-                sa.select(sa.func.min(o.id).label("id"))
+                sa.select(sa.func.min(o.id).label("id"), sa.func.min(o.priority).label("priority"))
                 .where(
                     o.state == PENDING,
                     o.channel.in_(bindparam("channels", expanding=True)),
@@ -90,11 +106,13 @@ class OutboxRepo(Repo):
                 .group_by(o.channel, o.chat_id)
                 .subquery()
             )
+            # The row with its chat's priority: what it is sent with (its pace, see Lane).
+            columns = [column for column in t.outbox.c if column.name != "priority"]
             return (
-                sa.select(t.outbox)
+                sa.select(*columns, first_pending_per_chat.c.priority)
                 .join(first_pending_per_chat, o.id == first_pending_per_chat.c.id)
                 .where(o.next_attempt_at <= now)
-                .order_by(o.id)
+                .order_by(first_pending_per_chat.c.priority, o.id)
                 .limit(bindparam("limit"))
             )
 

@@ -212,8 +212,11 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime, nullable=True),
     # When its sends began failing: the kind's horizon (how long to keep trying) counts from here.
     sa.Column("failing_since", UTCDateTime, nullable=True),
+    # Its lane (handlers/registry.py Lane): due rows are claimed lowest first, then by id.
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="0"),
     sa.CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_lanes", "state", "priority", "next_attempt_at", "id"),
 )
 
 schedules = sa.Table(

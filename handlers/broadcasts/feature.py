@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from handlers.accounts import rules as accounts
 from handlers.broadcasts import alerts, buttons, compose, copies, quiet, report, rules, settings, views
-from handlers.registry import CLEAR, DELETE, KEEP, Erasure, Feature, OutboxKind, PersonalData
+from handlers.registry import CLEAR, DELETE, KEEP, Erasure, Feature, Lane, OutboxKind, PersonalData
 from storage.personal import PersonalDataRepo
 
 
@@ -37,13 +37,20 @@ FEATURE = Feature(
     outbox={
         # An alert a day late helps nobody: through a longer outage its copies expire, counted
         # in the author's delivery report.
-        rules.COPY: OutboxKind(copies.render_copy, gives_up_after=timedelta(hours=24)),
+        # Bulk unless urgent: each copy is queued with its broadcast's lane (rules.copy_priority).
+        rules.COPY: OutboxKind(copies.render_copy, gives_up_after=timedelta(hours=24), lane=Lane.BULK),
         # A report is posted once, then edited in place: the settle hook remembers where it is.
         rules.SUMMARY: OutboxKind(
-            report.render_summary, rules.summary_settled, gives_up_after=timedelta(days=3)
+            report.render_summary,
+            rules.summary_settled,
+            gives_up_after=timedelta(days=3),
+            lane=Lane.INTERACTIVE,
         ),
         rules.SUMMARY_EDIT: OutboxKind(
-            report.render_summary, rules.summary_settled, gives_up_after=timedelta(days=3)
+            report.render_summary,
+            rules.summary_settled,
+            gives_up_after=timedelta(days=3),
+            lane=Lane.INTERACTIVE,
         ),
     },
     # ack_reminder_minutes; grids, resident groups and police groups name the audiences.

@@ -31,6 +31,8 @@ from handlers.accounts import rules as accounts
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied
+from handlers.registry import Lane
+from handlers.registry import priority as outbox_priority
 from storage.models import (
     AckShare,
     Broadcast,
@@ -271,6 +273,7 @@ async def send(repos: Repos, community: Community, broadcast_id: int, now: datet
                 "grid_key": person.grid_key,
                 "building": person.building,
                 "next_attempt_at": held or now,
+                "priority": copy_priority(broadcast, group=False),
             }
         )
     taken = {(c["channel"], c["chat_id"]) for c in copies}
@@ -286,6 +289,7 @@ async def send(repos: Repos, community: Community, broadcast_id: int, now: datet
                 "grid_key": None,
                 "building": None,
                 "next_attempt_at": now,
+                "priority": copy_priority(broadcast, group=True),
             }
         )
     written = await repos.broadcasts.add_recipients(broadcast_id, copies, now)
@@ -298,6 +302,12 @@ async def send(repos: Repos, community: Community, broadcast_id: int, now: datet
         due = now + timedelta(minutes=community.broadcasts.ack_reminder_minutes)
         await repos.schedules.arm(SCHEDULE_ACK, str(broadcast_id), due)
     return True
+
+
+def copy_priority(broadcast: Broadcast, *, group: bool) -> int:
+    """Urgent alerts' copies go in the urgent lane, the rest in bulk; group chats first in each."""
+    lane = Lane.URGENT if broadcast.priority == URGENT else Lane.BULK
+    return outbox_priority(lane, group=group)
 
 
 async def _to_author(
@@ -340,6 +350,7 @@ async def fire_ack_reminder(repos: Repos, community: Community, clock: Clock, sc
             COPY,
             {"broadcast_id": broadcast.id, "reminder": True},
             now,
+            priority=copy_priority(broadcast, group=False),
         )
 
 

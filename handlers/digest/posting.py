@@ -8,7 +8,7 @@ from handlers import notify
 from handlers.clock import Clock
 from handlers.community import Community
 from handlers.digest import rules, views
-from handlers.registry import Gathered
+from handlers.registry import Gathered, Lane
 from storage.models import Schedule
 from storage.repositories import Repos
 
@@ -32,7 +32,8 @@ async def post(
     """Post the digest to the police groups, and arm next week's."""
     now = clock.now()
     await rules.arm_next(repos, community, now)
-    await notify.to_police(repos, community, views.digest(community, figures), now)
+    # A weekly summary may wait behind an alert: nobody is waiting for it this minute.
+    await notify.to_police(repos, community, views.digest(community, figures), now, Lane.BULK)
     log.info("digest posted", extra={"ref": schedule.ref, "period_end": figures.end.isoformat()})
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from handlers import notify
 from handlers.community import Community
-from handlers.registry import OutboxKind, Rendered
+from handlers.registry import Lane, OutboxKind, Rendered
 from handlers.reports.views import card
 from storage.models import OutboxMessage
 from storage.repositories import Repos
@@ -53,6 +53,6 @@ async def settled(
 
 # A card is how police learn of a report: it waits out any outage, however long.
 KINDS = {
-    CARD: OutboxKind(render, settled, gives_up_after=None),
-    CARD_EDIT: OutboxKind(render, settled, gives_up_after=None),
+    CARD: OutboxKind(render, settled, gives_up_after=None, lane=Lane.INTERACTIVE),
+    CARD_EDIT: OutboxKind(render, settled, gives_up_after=None, lane=Lane.INTERACTIVE),
 }

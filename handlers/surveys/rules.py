@@ -26,6 +26,7 @@ from handlers.accounts.rules import COMMANDERS
 from handlers.community import Community
 from handlers.errors import DomainError, PermissionDenied, StaleAction
 from handlers.messages import Reply, reply_to_json
+from handlers.registry import Lane
 from storage.models import Survey, User
 from storage.notices import OPEN, AnswerCount, Invitee, Turnout
 from storage.repositories import Repos
@@ -149,7 +150,9 @@ async def start(
     payload = reply_to_json(invitation(survey))
     for invitee in invitees:
         language = invitee.language or community.default_language
-        await repos.outbox.enqueue(invitee.channel, invitee.chat_id, language, notify.MESSAGE, payload, now)
+        await repos.outbox.enqueue(
+            invitee.channel, invitee.chat_id, language, notify.MESSAGE, payload, now, priority=Lane.BULK
+        )
     return Started(survey, len(invitees))
 
 

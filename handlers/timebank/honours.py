@@ -8,6 +8,7 @@ from datetime import datetime
 from handlers import notify
 from handlers.clock import Clock
 from handlers.community import Community
+from handlers.registry import Lane
 from handlers.timebank import rules, views
 from storage.models import Honour, Schedule
 from storage.repositories import Repos
@@ -40,7 +41,8 @@ async def announce(
         return
     people = await rules.honoured_people(repos, honours)
     post = views.honours_post(period, honours, people)
-    await notify.to_resident_groups(repos, community, post, now)
+    # The month's honours are an announcement to everyone: they may wait behind what is urgent.
+    await notify.to_resident_groups(repos, community, post, now, Lane.BULK)
     await notify.to_police(repos, community, post, now)
     for honour in honours:
         await notify.to_user(

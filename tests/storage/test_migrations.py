@@ -36,7 +36,7 @@ async def test_migrations_build_exactly_the_declared_schema(empty_database_url: 
     async with database.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0011"
+    assert version == "0013"
     await database.close()
 
 
