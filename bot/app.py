@@ -80,6 +80,7 @@ def telegram_channel(
         settings.telegram_rate_per_second,
         settings.telegram_group_per_minute,
         settings.telegram_chat_per_second,
+        paid_per_second=settings.telegram_paid_rate_per_second if settings.telegram_paid_broadcast else None,
     )
     return TelegramChannel.build(
         runtime.channel_services(),

@@ -13,6 +13,11 @@ An alert to a whole district is ten thousand rows, so a drain is a pipeline:
   order, and its next row is rendered only once the previous one is recorded
   (an edit needs the reference of the message it edits).
 - Rows are rendered in batches, one transaction per batch, shortly before they go.
+- Lanes: rows carry a priority (their kind's lane, handlers/registry.py `Lane`). Chats are
+  fetched, rendered and sent most urgent first, and when rows are queued while a broadcast is
+  in hand, the rows that should overtake it are fetched at once: an answer or a report card
+  never waits behind bulk, and an urgent alert reaches the group chats before private chats.
+  The adapters get the priority too, to let urgent sends pass those waiting for the rate limit.
 - Up to `max_in_flight` rows per channel are on their way at once; the adapters
   keep the platforms' flood limits. A channel with `send_many` (WeChat Work:
   1,000 members per call) gets the rows that say the same thing in one call.
@@ -236,9 +241,9 @@ class Delivery:
 
     # --- fetching and rendering ----------------------------------------------------------
 
-    async def _heads(self, limit: int) -> list[OutboxMessage]:
+    async def _heads(self, limit: int, below: int | None = None) -> list[OutboxMessage]:
         async with self._db, self.database.transaction() as connection:
-            return await Repos(connection).outbox.heads(self.clock.now(), self.channels, limit)
+            return await Repos(connection).outbox.heads(self.clock.now(), self.channels, limit, below)
 
     async def _render_rows(self, rows: list[OutboxMessage]) -> list[_Job]:
         """One job per row, rendered in one transaction; one row at a time if that fails."""
@@ -341,7 +346,7 @@ class Delivery:
                 if gone.blocked:
                     raise
                 # The message was deleted (or is too old to edit): post it afresh.
-        return await channel.send(row.chat_id, message, photos)
+        return await channel.send(row.chat_id, message, photos, priority=row.priority)
 
     def _after(self, row: OutboxMessage, error: BaseException) -> _Outcome:
         """What becomes of a row that was not sent."""
@@ -497,6 +502,8 @@ class _Drain:
         self._dry: tuple[int, int] | None = None
         # Batches not full yet may wait for the next fetch to top them up (see _growing).
         self._let_batches_grow = True
+        # Wake-ups already looked at for rows that should overtake those in hand (_overtaking).
+        self._nudges_seen = delivery._nudges
 
     async def run(self) -> int:
         delivery = self.delivery
@@ -545,31 +552,58 @@ class _Drain:
         fetched = False
         if self._wants_fetch():
             fetched = await self._fetch()
-        ready = sum(len(jobs) for jobs in self.ready.values())
-        if self.unrendered_batchable or (self.unrendered and ready < RENDER_BATCH):
+        elif (below := self._overtaking()) is not None:
+            fetched = await self._fetch(below)
+        ready = [job for jobs in self.ready.values() for job in jobs]
+        overtakes = bool(self.unrendered and ready) and self.unrendered[0].priority < max(
+            _rank(job) for job in ready
+        )
+        if self.unrendered_batchable or (self.unrendered and (len(ready) < RENDER_BATCH or overtakes)):
+            touched = set()
             for job in self._grouped(await self.delivery._render_rows(self._next_batch())):
                 self.ready.setdefault(job.channel.name, deque()).append(job)
+                touched.add(job.channel.name)
+            for name in touched:
+                # Stable: within a priority, the order fetched (by id).
+                self.ready[name] = deque(sorted(self.ready[name], key=_rank))
             return True
         return fetched
 
-    async def _fetch(self) -> bool:
+    def _overtaking(self) -> int | None:
+        """After rows were queued (a wake-up) while less urgent rows are in hand: the priority
+        that rows must beat to be fetched ahead of them now, rather than once the hand is empty."""
+        if self._nudges_seen == self.delivery._nudges:
+            return None
+        self._nudges_seen = self.delivery._nudges
+        in_hand = [row.priority for row in (*self.unrendered, *self.unrendered_batchable)]
+        in_hand += [_rank(job) for jobs in self.ready.values() for job in jobs]
+        worst = max(in_hand, default=None)
+        return worst if worst is not None and worst > 0 else None
+
+    async def _fetch(self, below: int | None = None) -> bool:
+        """Fetch chats' heads (only those more urgent than `below`, if given) into the hand."""
         state = self._state()
         # Chats in hand now, also those recorded while the query runs: the query may have seen
         # their row before it was recorded, and it must not be taken again.
         in_hand = set(self.busy)
-        heads = await self.delivery._heads(FETCH_PAGE + len(in_hand))
+        heads = await self.delivery._heads(FETCH_PAGE + len(in_hand), below)
         in_hand |= self.busy
         fresh = [row for row in heads if (row.channel, row.chat_id) not in in_hand]
         if not fresh:
-            self._dry = state
+            if below is None:
+                self._dry = state
             return False
-        self._dry = None
+        if below is None:
+            self._dry = None
         self.busy.update((row.channel, row.chat_id) for row in fresh)
         for row in fresh:
             if _sends_many(self.delivery.channels[row.channel]) is None:
                 self.unrendered.append(row)
             else:
                 self.unrendered_batchable.append(row)
+        if below is not None:
+            self.unrendered = deque(sorted(self.unrendered, key=lambda row: row.priority))
+            self.unrendered_batchable.sort(key=lambda row: row.priority)
         return True
 
     def _wants_fetch(self) -> bool:
@@ -666,6 +700,11 @@ class _Drain:
         if lost:
             self.broken = True
         self.progress.set()
+
+
+def _rank(job: _Job) -> int:
+    """A job's place among those ready: its rows' priority (rows of one batch share a lane)."""
+    return job.rows[0].priority
 
 
 def _max_batch(job: _Job) -> int:

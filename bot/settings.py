@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.channels.telegram_flood import MAX_PAID_PER_SECOND
 from handlers.media import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
 from storage.db import normalise_url
 
@@ -42,6 +43,11 @@ class Settings(BaseSettings):
     telegram_rate_per_second: float = Field(default=30.0, gt=0)
     telegram_group_per_minute: int = Field(default=20, gt=0)
     telegram_chat_per_second: float = Field(default=1.0, gt=0)
+    # Paid broadcasts (off by default): urgent alerts' copies to private chats go with
+    # allow_paid_broadcast, at this rate (Telegram allows up to 1,000 a second) instead of within
+    # the free 30 a second; Telegram charges the bot's Stars balance for each (see the README).
+    telegram_paid_broadcast: bool = False
+    telegram_paid_rate_per_second: float = Field(default=MAX_PAID_PER_SECOND, gt=0, le=MAX_PAID_PER_SECOND)
     # Photos larger than these are refused before they are decoded (a 10 KB file can claim
     # 80 megapixels and take hundreds of MB to decode). 20 MB is also what the Bot API lets a bot
     # download; 20 megapixels is more than a phone camera's default.

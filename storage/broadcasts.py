@@ -200,8 +200,9 @@ class BroadcastRepo(Repo):
     async def add_recipients(self, broadcast_id: int, copies: Sequence[dict[str, Any]], now: datetime) -> int:
         """Write one outbox row and one recipient row per copy; returns how many were written.
 
-        Each copy has channel, chat_id, language, next_attempt_at, optionally priority (its outbox lane, else 0), and
-        user_id/grid_key/building (None for a group chat); no two copies share a chat.
+        Each copy has channel, chat_id, language, next_attempt_at, user_id/grid_key/building (None
+        for a group chat) and optionally priority (its outbox lane; 0 if not given); no two copies
+        share a chat.
         """
         written = 0
         for start in range(0, len(copies), _BATCH):

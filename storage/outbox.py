@@ -81,7 +81,9 @@ class OutboxRepo(Repo):
             )
             await self.c.execute(update, {"ids": list(message_ids), "now": now})
 
-    async def heads(self, now: datetime, channels: Iterable[str], limit: int) -> list[OutboxMessage]:
+    async def heads(
+        self, now: datetime, channels: Iterable[str], limit: int, below: int | None = None
+    ) -> list[OutboxMessage]:
         """Per chat, its oldest pending row if it is due now: a chat's messages go out in order.
 
         A row waiting to be retried holds back its chat's later rows; a row merely
@@ -90,36 +92,17 @@ class OutboxRepo(Repo):
         Lanes: chats are taken by the most urgent priority among their waiting rows, then by
         their head's id. A chat's head goes with the priority of the most urgent row behind it,
         so a report card queued to a police group behind that group's digest does not wait
-        behind a whole broadcast; the rows returned carry that priority.
+        behind a whole broadcast; the rows returned carry that priority. `below`: only chats
+        with a row more urgent than that (what should overtake the rows a drain has in hand).
         """
 
-        def heads() -> sa.Select[Any]:
-            o = t.outbox.c
-            now: sa.BindParameter[datetime] = bindparam("now")
-            first_pending_per_chat = (
-                sa.select(sa.func.min(o.id).label("id"), sa.func.min(o.priority).label("priority"))
-                .where(
-                    o.state == PENDING,
-                    o.channel.in_(bindparam("channels", expanding=True)),
-                    sa.or_(o.next_attempt_at <= now, o.attempts > 0),
-                )
-                .group_by(o.channel, o.chat_id)
-                .subquery()
-            )
-            # The row with its chat's priority: what it is sent with (its pace, see Lane).
-            columns = [column for column in t.outbox.c if column.name != "priority"]
-            return (
-                sa.select(*columns, first_pending_per_chat.c.priority)
-                .join(first_pending_per_chat, o.id == first_pending_per_chat.c.id)
-                .where(o.next_attempt_at <= now)
-                .order_by(first_pending_per_chat.c.priority, o.id)
-                .limit(bindparam("limit"))
-            )
-
-        rows = await self.c.execute(
-            self.prebuilt(heads), {"now": now, "channels": list(channels), "limit": limit}
-        )
-        return all_models(OutboxMessage, rows)
+        parameters: dict[str, Any] = {"now": now, "channels": list(channels), "limit": limit}
+        if below is None:
+            statement = self.prebuilt(lambda: _heads(urgent_only=False))
+        else:
+            statement = self.prebuilt(lambda: _heads(urgent_only=True))
+            parameters["below"] = below
+        return all_models(OutboxMessage, await self.c.execute(statement, parameters))
 
     async def next_due(self, now: datetime, channels: Iterable[str]) -> datetime | None:
         """When the next pending row of these channels falls due, if any is waiting for later."""
@@ -182,3 +165,34 @@ class OutboxRepo(Repo):
     async def pending_kinds(self) -> set[str]:
         rows = await self.c.execute(sa.select(t.outbox.c.kind).where(t.outbox.c.state == PENDING).distinct())
         return set(rows.scalars())
+
+
+def _heads(*, urgent_only: bool) -> sa.Select[Any]:
+    o = t.outbox.c
+    now: sa.BindParameter[datetime] = bindparam("now")
+    per_chat = (
+        sa.select(sa.func.min(o.id).label("id"), sa.func.min(o.priority).label("priority"))
+        .where(
+            o.state == PENDING,
+            o.channel.in_(bindparam("channels", expanding=True)),
+            sa.or_(o.next_attempt_at <= now, o.attempts > 0),
+        )
+        .group_by(o.channel, o.chat_id)
+    )
+    if urgent_only:
+        # Chats with a more urgent row; their head is still their oldest row, whatever its lane.
+        per_chat = per_chat.where(
+            sa.tuple_(o.channel, o.chat_id).in_(
+                sa.select(o.channel, o.chat_id).where(o.state == PENDING, o.priority < bindparam("below"))
+            )
+        )
+    first_pending_per_chat = per_chat.subquery()
+    # The row with its chat's priority: what it is sent with (its pace, see Lane).
+    columns = [column for column in t.outbox.c if column.name != "priority"]
+    return (
+        sa.select(*columns, first_pending_per_chat.c.priority)
+        .join(first_pending_per_chat, o.id == first_pending_per_chat.c.id)
+        .where(o.next_attempt_at <= now)
+        .order_by(first_pending_per_chat.c.priority, o.id)
+        .limit(bindparam("limit"))
+    )

@@ -43,6 +43,8 @@ class Sent:
     ref: str
     edits: list[str] = field(default_factory=list)
     document: Document | None = None
+    # The outbox row's priority (its lane) as delivery handed it over.
+    priority: int = 0
 
 
 class RecordingChannel:
@@ -56,12 +58,18 @@ class RecordingChannel:
     def deep_link(self, payload: str) -> str:
         return f"link:{payload}"
 
-    async def send(self, chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
+    async def send(
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], *, priority: int = 0
+    ) -> str:
         if self.fail_with is not None:
             raise self.fail_with
         ref = str(len(self.sent) + 1)
         buttons = [(b.label, b.action) for row in message.buttons for b in row]
-        self.sent.append(Sent(chat_id, message.text, buttons, len(photos), ref, document=message.document))
+        self.sent.append(
+            Sent(
+                chat_id, message.text, buttons, len(photos), ref, document=message.document, priority=priority
+            )
+        )
         return ref
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None:

@@ -62,8 +62,13 @@ class Channel(Protocol):
 
     def deep_link(self, payload: str) -> str: ...
 
-    async def send(self, chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
-        """Send and return an opaque reference to the message, for later edits."""
+    async def send(
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], *, priority: int = 0
+    ) -> str:
+        """Send and return an opaque reference to the message, for later edits.
+
+        `priority`: the outbox row's (handlers/registry.py Lane, lower first), for an adapter
+        that queues sends for the platform's rate limits."""
         ...
 
     async def edit(self, chat_id: str, message_ref: str, message: RenderedMessage) -> None: ...

@@ -60,7 +60,9 @@ class ConsoleChannel:
         if numbered:
             self.menus[chat_id] = numbered
 
-    async def send(self, chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
+    async def send(
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], *, priority: int = 0
+    ) -> str:
         self.show(chat_id, message, arrow="→", photos=len(photos))
         return str(next(self._ids))
 

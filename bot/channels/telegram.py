@@ -40,6 +40,7 @@ from bot.channels.telegram_request import AiohttpRequest
 from bot.i18n import RenderedMessage, Translator
 from bot.metrics import PlatformMonitor
 from handlers.messages import Incoming, Location, Reply, Response, Text
+from handlers.registry import Lane
 
 log = logging.getLogger(__name__)
 
@@ -404,14 +405,18 @@ class TelegramChannel:
         group: bool | None = None,
         *,
         reply: bool = False,
+        priority: int = 0,
     ) -> str:
         """Send `message` (in as many calls as it takes) within the flood limits; returns its ref.
 
-        `reply` says it answers what the person just did (see FloodControl).
+        `reply` says it answers what the person just did (see FloodControl); `priority` is the
+        outbox row's lane. With paid broadcasts on, an urgent alert's copy to a private chat
+        goes with allow_paid_broadcast, paced by the paid rate.
         """
         is_group = chat_id.startswith("-") if group is None else group
-        calls, main, prefix = self._calls(chat_id, message, photos, is_group)
-        turn = Turn(chat_id, is_group, reply, len(calls))
+        paid = self.flood.paid is not None and not is_group and not reply and priority == Lane.URGENT
+        calls, main, prefix = self._calls(chat_id, message, photos, is_group, paid)
+        turn = Turn(chat_id, is_group, reply, len(calls), priority=priority, paid=paid)
         try:
             sent: Message | dict[str, Any] | None = None
             for index, call in enumerate(calls):
@@ -419,7 +424,7 @@ class TelegramChannel:
                 try:
                     answer = await call()
                 except RetryAfter:
-                    self.flood.bot.slow_down()
+                    self.flood.slow_down(windows)
                     raise
                 finally:
                     self.flood.leave(windows)
@@ -435,21 +440,23 @@ class TelegramChannel:
         return ref
 
     def _calls(
-        self, chat_id: str, message: RenderedMessage, photos: list[bytes], is_group: bool
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], is_group: bool, paid: bool
     ) -> tuple[list[Callable[[], Awaitable[Message | dict[str, Any]]]], int, str]:
         """The Bot API calls that make up `message`, which of them is the message itself
-        (with the buttons; its id is the ref) and the ref's prefix."""
+        (with the buttons; its id is the ref) and the ref's prefix. `paid`: every call of it
+        goes with allow_paid_broadcast (each counts against the limits)."""
         bot = self.application.bot
         markup = self._markup(message, is_group)
         calls: list[Callable[[], Awaitable[Message | dict[str, Any]]]] = []
+        broadcast: dict[str, Any] = {"allow_paid_broadcast": True} if paid else {}
 
         def photo(data: bytes, **extra: Any) -> Callable[[], Awaitable[Message]]:
-            return lambda: self._send_photo(chat_id, data, **extra)
+            return lambda: self._send_photo(chat_id, data, **broadcast, **extra)
 
         def text(chunk: str, **extra: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
             # Of sendMessage's answer only the message_id is used: taking the JSON as it is
             # skips building a Message with its chat, sender and keyboard, a fifth of a send.
-            arguments = {"chat_id": chat_id, "text": chunk, **extra}
+            arguments = {"chat_id": chat_id, "text": chunk, **broadcast, **extra}
             return lambda: bot.do_api_request("sendMessage", api_kwargs=arguments)
 
         document = message.document
@@ -461,7 +468,12 @@ class TelegramChannel:
                 caption = None
             calls.append(
                 lambda: bot.send_document(
-                    chat_id, document.data, filename=document.filename, caption=caption, reply_markup=markup
+                    chat_id,
+                    document.data,
+                    filename=document.filename,
+                    caption=caption,
+                    reply_markup=markup,
+                    **broadcast,
                 )
             )
             return calls, len(calls) - 1, CAPTION_PREFIX

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.channels.base import RetryLater
 
 # A chat whose turn is further off than this is not waited for: the outbox retries the row then.
 MAX_FLOOD_WAIT_SECONDS = 3.0
+# A reply to what someone just did waits before everything from the outbox (whose priorities,
+# the outbox lanes, are 0 and up).
+REPLY_PRIORITY = -1
+# Telegram's ceiling for paid broadcasts (allow_paid_broadcast), messages a second.
+MAX_PAID_PER_SECOND = 1000.0
 
 
 class Window:
@@ -29,7 +36,9 @@ class Window:
     A send holds its place from the moment it is let through until `period` after its
     answer came back. The server stamps the request somewhere in between, so whatever
     the network does to the requests' timing, this never lets through one the server
-    would refuse. Senders wait in turn (those answering a person first).
+    would refuse. Senders wait in turn by priority, lowest first (a reply, then the outbox's
+    lanes), and in the order they came within one: an answer or a report card passes an
+    alert's copies already waiting here.
     """
 
     def __init__(self, limit: int, period: float) -> None:
@@ -38,7 +47,9 @@ class Window:
         self.period = period
         self.answered: deque[float] = deque()
         self.open = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # (priority, arrival, turn): a heap, so the most urgent sender is granted next.
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
         self._changed = asyncio.Event()
         self._granter: asyncio.Task[None] | None = None
         self._slowed_at = 0.0
@@ -57,7 +68,7 @@ class Window:
 
     def wait_needed(self, now: float, count: int = 1) -> float:
         """About how long `count` sends asked for now would wait for their turn."""
-        waiting = sum(1 for turn in self._waiters if not turn.done())
+        waiting = sum(1 for _, _, turn in self._waiters if not turn.done())
         need = self._used(now) + waiting + count - self.limit
         if need <= 0:
             return 0.0
@@ -72,15 +83,12 @@ class Window:
         """Count a send that does not wait for its turn."""
         self.open += 1
 
-    async def acquire(self, *, first: bool = False) -> None:
+    async def acquire(self, priority: int = 0) -> None:
         if not self._waiters and self._used(time.monotonic()) < self.limit:
             self.open += 1
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if first:
-            self._waiters.appendleft(turn)
-        else:
-            self._waiters.append(turn)
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), turn))
         if self._granter is None or self._granter.done():
             self._granter = asyncio.create_task(self._grant())
         try:
@@ -109,13 +117,13 @@ class Window:
 
     async def _grant(self) -> None:
         while self._waiters:
-            turn = self._waiters[0]
+            turn = self._waiters[0][2]
             if turn.done():  # its sender gave up waiting
-                self._waiters.popleft()
+                heapq.heappop(self._waiters)
                 continue
             now = time.monotonic()
             if self._used(now) < self.limit:
-                self._waiters.popleft()
+                heapq.heappop(self._waiters)
                 self.open += 1
                 turn.set_result(None)
                 continue
@@ -141,6 +149,15 @@ class Turn:
     reply: bool
     calls_left: int
     begun: bool = False
+    # The outbox row's priority (its lane); a reply goes before all of them.
+    priority: int = 0
+    # Sent with allow_paid_broadcast: paced by the paid rate instead of the bot's free one.
+    paid: bool = False
+    # What the turn waits for: REPLY_PRIORITY for a reply, else its priority.
+    rank: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rank = REPLY_PRIORITY if self.reply else self.priority
 
 
 class FloodControl:
@@ -152,7 +169,11 @@ class FloodControl:
     before outbox rows waiting for the bot's turn. A chat whose turn is more than
     `max_wait` away refuses the message before it begins (RetryLater), so the outbox keeps
     the row and the sender is free for other chats; once a message has begun, its later
-    calls wait for their turn, so that it is never left half sent.
+    calls wait for their turn, so that it is never left half sent. Waiting for the bot's
+    turn goes by priority (see Window).
+
+    `paid_per_second`: with paid broadcasts on, the rate of messages sent with
+    allow_paid_broadcast, which Telegram does not count against the free 30 a second (None: off).
     """
 
     def __init__(
@@ -161,8 +182,10 @@ class FloodControl:
         group_per_minute: int,
         chat_per_second: float,
         max_wait: float = MAX_FLOOD_WAIT_SECONDS,
+        paid_per_second: float | None = None,
     ) -> None:
         self.bot = window_per_second(per_second)
+        self.paid = None if paid_per_second is None else window_per_second(paid_per_second)
         self.group_per_minute = group_per_minute
         self.chat_per_second = chat_per_second
         self.max_wait = max_wait
@@ -194,17 +217,23 @@ class FloodControl:
                 wait = chat.wait_needed(time.monotonic(), turn.calls_left)
                 if wait > self.max_wait:
                     raise RetryLater(wait, "flood control: the chat's turn is too far off")
-            await chat.acquire()
+            await chat.acquire(turn.rank)
+        bot = self.paid if turn.paid and self.paid is not None else self.bot
         try:
-            await self.bot.acquire(first=turn.reply)
+            await bot.acquire(turn.rank)
         except BaseException:
             chat.give_back()
             raise
         turn.begun = True
         turn.calls_left -= 1
-        return chat, self.bot
+        return chat, bot
 
     @staticmethod
     def leave(windows: tuple[Window, ...]) -> None:
         for window in windows:
             window.release()
+
+    @staticmethod
+    def slow_down(windows: tuple[Window, ...]) -> None:
+        """Telegram said 429: slow down the rate the refused call was paced by (free or paid)."""
+        windows[-1].slow_down()

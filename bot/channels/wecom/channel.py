@@ -274,7 +274,9 @@ class WeComChannel:
 
     # --- outbound -----------------------------------------------------------------
 
-    async def send(self, chat_id: str, message: RenderedMessage, photos: list[bytes]) -> str:
+    async def send(
+        self, chat_id: str, message: RenderedMessage, photos: list[bytes], *, priority: int = 0
+    ) -> str:
         if chat_id.startswith(ROBOT_PREFIX):
             return await self._send_robot(chat_id.removeprefix(ROBOT_PREFIX), message, photos)
         if chat_id.startswith(APPCHAT_PREFIX):
