@@ -86,6 +86,8 @@ _INT_FIELDS = frozenset(
     }
 )
 _FLOAT_FIELDS = frozenset({"timeout", "latitude", "longitude", "horizontal_accuracy"})
+# Telegram's ceiling for messages sent with allow_paid_broadcast.
+PAID_BROADCAST_PER_SECOND = 1000
 _BOOL_FIELDS = frozenset(
     {
         "disable_notification",
@@ -97,6 +99,7 @@ _BOOL_FIELDS = frozenset(
         "allow_sending_without_reply",
         "disable_content_type_detection",
         "show_caption_above_media",
+        "allow_paid_broadcast",
     }
 )
 
@@ -374,6 +377,9 @@ class FakeBotApi:
         self.per_chat_per_second = per_chat_per_second
         self.per_group_per_minute = per_group_per_minute
         self._global_window = _per_second_window(rate_limit_per_second) if rate_limit_per_second else None
+        # Paid broadcasts (allow_paid_broadcast) are not counted against the free limit but
+        # against Telegram's own ceiling for them, 1,000 a second.
+        self._paid_window = _per_second_window(PAID_BROADCAST_PER_SECOND) if rate_limit_per_second else None
         self._chat_windows: dict[int, _Window] = {}
         self._group_windows: dict[int, _Window] = {}
 
@@ -940,14 +946,17 @@ class FakeBotApi:
                     raise _ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
         return markup
 
-    def _admit_send(self, chat_id: int) -> JSONDict:
+    def _admit_send(self, call: ApiCall) -> JSONDict:
         """Blocked-user and flood checks shared by all send* methods; returns the chat."""
+        chat_id = self._chat_id(call)
         chat = self.register_chat(chat_id)
         if chat["type"] == "private" and chat_id in self.blocked_users:
             raise _ApiError(403, "Forbidden: bot was blocked by the user")
         windows: list[_Window] = []
-        if self._global_window is not None:
-            windows.append(self._global_window)
+        paid = call.params.get("allow_paid_broadcast") is True
+        overall = self._paid_window if paid else self._global_window
+        if overall is not None:
+            windows.append(overall)
         if self.per_chat_per_second:
             window = self._chat_windows.get(chat_id)
             if window is None:
@@ -1125,7 +1134,7 @@ class FakeBotApi:
         return True
 
     def _send_message(self, call: ApiCall) -> JSONDict:
-        chat = self._admit_send(self._chat_id(call))
+        chat = self._admit_send(call)
         text = call.params.get("text")
         plain = self._check_text(text, call.params.get("parse_mode"), caption=False)
         message, sent = self._record_bot_message(call, chat, {"text": plain})
@@ -1133,7 +1142,7 @@ class FakeBotApi:
         return message
 
     def _send_photo(self, call: ApiCall) -> JSONDict:
-        chat = self._admit_send(self._chat_id(call))
+        chat = self._admit_send(call)
         caption = call.params.get("caption")
         plain = self._check_text(caption, call.params.get("parse_mode"), caption=True)
         stored = self._resolve_file(call, "photo", "photo")
@@ -1148,7 +1157,7 @@ class FakeBotApi:
         return message
 
     def _send_document(self, call: ApiCall) -> JSONDict:
-        chat = self._admit_send(self._chat_id(call))
+        chat = self._admit_send(call)
         caption = call.params.get("caption")
         plain = self._check_text(caption, call.params.get("parse_mode"), caption=True)
         stored = self._resolve_file(call, "document", "document")
@@ -1172,7 +1181,7 @@ class FakeBotApi:
         return message
 
     def _send_location(self, call: ApiCall) -> JSONDict:
-        chat = self._admit_send(self._chat_id(call))
+        chat = self._admit_send(call)
         lat = call.params.get("latitude")
         lon = call.params.get("longitude")
         if not isinstance(lat, float) or not isinstance(lon, float):
