@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from bot.cli import main
 from bot.settings import Settings
@@ -104,3 +105,17 @@ def test_role_grant_from_the_command_line(
         )
         == 0
     )
+
+
+def test_paid_broadcasts_are_off_unless_asked_for_and_capped_at_telegrams_thousand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = Settings()
+    assert not default.telegram_paid_broadcast and default.telegram_paid_rate_per_second == 1000
+    monkeypatch.setenv("SHOUWANG_TELEGRAM_PAID_BROADCAST", "true")
+    monkeypatch.setenv("SHOUWANG_TELEGRAM_PAID_RATE_PER_SECOND", "250")
+    chosen = Settings()
+    assert chosen.telegram_paid_broadcast and chosen.telegram_paid_rate_per_second == 250
+    monkeypatch.setenv("SHOUWANG_TELEGRAM_PAID_RATE_PER_SECOND", "1001")
+    with pytest.raises(ValidationError, match="telegram_paid_rate_per_second"):
+        Settings()
