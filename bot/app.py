@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 from sqlalchemy import exc as sa_exc
 from starlette.applications import Starlette
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError
 
 from bot.channel_services import ChannelServices
 from bot.channels.base import Channel, DeliveryError
@@ -297,17 +297,17 @@ async def _take_updates(settings: Settings, telegram: TelegramChannel) -> None:
     """Set the webhook (or delete it, to poll) and start taking updates."""
     try:
         await telegram.start()
-    except NetworkError as error:
-        where = settings.telegram_api_url or "https://api.telegram.org"
-        raise StartupError(
-            f"SHOUWANG_TELEGRAM_API_URL: cannot reach the Bot API at {where} "
-            f"({_first_line(error, settings.telegram_token)})"
-        ) from error
-    except TelegramError as error:
+    except BadRequest as error:
         # Typically setWebhook refusing the URL (not https, a port Telegram does not post to).
         name = "SHOUWANG_TELEGRAM_WEBHOOK_URL" if settings.telegram_webhook_url else "SHOUWANG_TELEGRAM_TOKEN"
         raise StartupError(
             f"{name}: the Bot API refused it ({_first_line(error, settings.telegram_token)})", exit_code=2
+        ) from error
+    except NetworkError as error:  # after BadRequest, which PTB derives from it
+        where = settings.telegram_api_url or "https://api.telegram.org"
+        raise StartupError(
+            f"SHOUWANG_TELEGRAM_API_URL: cannot reach the Bot API at {where} "
+            f"({_first_line(error, settings.telegram_token)})"
         ) from error
 
 
