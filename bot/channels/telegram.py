@@ -66,6 +66,8 @@ ALLOWED_UPDATES = (Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY)
 # Where the web app takes Telegram's webhook posts.
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# The longest a webhook post waits for its update to be handled before it is answered.
+WEBHOOK_ANSWER_WITHIN = 5.0
 UNSUPPORTED_KINDS = (
     "sticker",
     "voice",
@@ -148,6 +150,8 @@ class TelegramChannel:
         self.application = application
         self._requests = tuple(requests)
         self.webhook = webhook
+        # Updates posted to the webhook being handled (kept referenced until they are).
+        self._posted: set[asyncio.Task[None]] = set()
         self.host = host
         self.translator = translator
         self.flood = flood
@@ -229,6 +233,9 @@ class TelegramChannel:
             await self.application.updater.stop()
         if self.application.running:
             await self.application.stop()
+        # Posted updates still being handled: after the stop, so that a wait for a busy
+        # database gives up (it waits only while the application runs).
+        await asyncio.gather(*self._posted, return_exceptions=True)
 
     def routes(self) -> list[Route]:
         """The webhook route for the bot's web app (none when polling)."""
@@ -237,8 +244,8 @@ class TelegramChannel:
         return [Route(WEBHOOK_PATH, self._on_webhook, methods=["POST"])]
 
     async def _on_webhook(self, request: Request) -> PlainTextResponse:
-        """An update Telegram posts: checked, queued behind the person's earlier ones (the same
-        path polled updates take) and acknowledged at once; a slow answer makes Telegram resend."""
+        """An update Telegram posts: checked, then handled through the update processor, as
+        polled updates are (behind the same person's earlier ones), and answered when handled."""
         assert self.webhook is not None
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.webhook.secret.encode()):
@@ -253,8 +260,23 @@ class TelegramChannel:
             update = Update.de_json(data, self.application.bot)
         except Exception:  # whatever PTB makes of a malformed body: it is not an update
             return PlainTextResponse("not an update", status_code=400)
-        await self.application.update_queue.put(update)
+        application = self.application
+        handling = asyncio.create_task(
+            application.update_processor.process_update(update, application.process_update(update))
+        )
+        self._posted.add(handling)
+        handling.add_done_callback(self._handled)
+        # Telegram posts a chat's next update once this one is answered: answering when it is
+        # handled keeps a person's order even across processes behind one URL. A slow one (a
+        # photo, a busy database) is answered after WEBHOOK_ANSWER_WITHIN all the same and goes
+        # on; a late answer would count as failed, and Telegram would post the update again.
+        await asyncio.wait({handling}, timeout=WEBHOOK_ANSWER_WITHIN)
         return PlainTextResponse("ok")
+
+    def _handled(self, handling: asyncio.Task[None]) -> None:
+        self._posted.discard(handling)
+        if not handling.cancelled() and handling.exception() is not None:
+            log.error("telegram update failed", exc_info=handling.exception())
 
     def deep_link(self, payload: str) -> str:
         return f"https://t.me/{self.application.bot.username}?start={payload}"

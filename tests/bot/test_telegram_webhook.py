@@ -70,10 +70,12 @@ async def test_a_wrong_or_missing_secret_is_refused(hooked: Live, api: FakeBotAp
     assert await api.post_webhook(start, "") == 403
     await live.settle()
     assert api.sent_messages(REPORTER) == []
-    # With the secret, the very same update is taken and answered.
+    # With the secret, the very same update is taken, and the post answered once it is handled:
+    # Telegram posts the chat's next update only then, which keeps a person's order across
+    # several processes behind one URL.
     assert await api.post_webhook(start, WEBHOOK_SECRET) == 200
-    asked = await api.wait_for_sent(1, REPORTER)
-    assert "v1:lang:zh_CN" in asked[-1].callback_data
+    asked = api.sent_messages(REPORTER)
+    assert asked and "v1:lang:zh_CN" in asked[-1].callback_data
 
 
 @pytest.mark.parametrize(
