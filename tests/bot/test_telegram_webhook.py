@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import telegram
 from handlers.accounts import rules as accounts
 from tests.bot.telegram_live import GROUP, POLICE, REPORTER, TOKEN, WEBHOOK_SECRET, Live, content
 from tests.databases import migrated_sqlite
@@ -155,3 +156,15 @@ async def test_shouwang_run_takes_updates_by_webhook(tmp_path: Path) -> None:
     # The first post was taken: the web app was listening when Telegram was told to post.
     assert api.webhook_posts[0][1] == 200
     assert api.calls_of("getUpdates") == [] and api.calls_of("deleteWebhook") == []
+
+
+async def test_a_slow_update_is_answered_before_it_is_handled(
+    hooked: Live, api: FakeBotApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram would count a late answer as a failure and post the update again."""
+    monkeypatch.setattr(telegram, "WEBHOOK_ANSWER_WITHIN", 0.05)
+    api.latency = 0.5  # every Bot API call the answer takes: far beyond the wait
+    assert await api.post_webhook(_update(REPORTER, "/start"), WEBHOOK_SECRET) == 200
+    assert api.sent_messages(REPORTER) == []
+    asked = await api.wait_for_sent(1, REPORTER)
+    assert "v1:lang:zh_CN" in asked[-1].callback_data
