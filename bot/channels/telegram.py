@@ -68,6 +68,8 @@ WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # The longest a webhook post waits for its update to be handled before it is answered.
 WEBHOOK_ANSWER_WITHIN = 5.0
+# Update ids of recent webhook posts remembered, so that one posted again is not handled twice.
+RECENT_UPDATES = 1024
 UNSUPPORTED_KINDS = (
     "sticker",
     "voice",
@@ -152,6 +154,7 @@ class TelegramChannel:
         self.webhook = webhook
         # Updates posted to the webhook being handled (kept referenced until they are).
         self._posted: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[int, None] = OrderedDict()
         self.host = host
         self.translator = translator
         self.flood = flood
@@ -260,6 +263,12 @@ class TelegramChannel:
             update = Update.de_json(data, self.application.bot)
         except Exception:  # whatever PTB makes of a malformed body: it is not an update
             return PlainTextResponse("not an update", status_code=400)
+        if update.update_id in self._recent:
+            # Posted again because our answer did not reach Telegram: taken already.
+            return PlainTextResponse("ok")
+        self._recent[update.update_id] = None
+        if len(self._recent) > RECENT_UPDATES:
+            self._recent.popitem(last=False)
         application = self.application
         handling = asyncio.create_task(
             application.update_processor.process_update(update, application.process_update(update))

@@ -168,3 +168,14 @@ async def test_a_slow_update_is_answered_before_it_is_handled(
     assert api.sent_messages(REPORTER) == []
     asked = await api.wait_for_sent(1, REPORTER)
     assert "v1:lang:zh_CN" in asked[-1].callback_data
+
+
+async def test_an_update_posted_again_is_handled_once(hooked: Live, api: FakeBotApi) -> None:
+    """Telegram posts an update again when the answer did not reach it."""
+    start = _update(REPORTER, "/start")
+    assert await api.post_webhook(start, WEBHOOK_SECRET) == 200
+    assert await api.post_webhook(start, WEBHOOK_SECRET) == 200
+    await hooked.settle()
+    assert len(api.sent_messages(REPORTER)) == 1
+    assert await api.post_webhook(_update(REPORTER, "/start", update_id=900_002), WEBHOOK_SECRET) == 200
+    assert len(api.sent_messages(REPORTER)) == 2
