@@ -14,11 +14,11 @@ import httpx
 import uvicorn
 from sqlalchemy import exc as sa_exc
 from starlette.applications import Starlette
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import BadRequest, InvalidToken, NetworkError
 
 from bot.channel_services import ChannelServices
 from bot.channels.base import Channel, DeliveryError
-from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram import TelegramChannel, Webhook
 from bot.channels.telegram_flood import FloodControl
 from bot.channels.wecom.api import WeComConfig, WeComError
 from bot.channels.wecom.channel import WeComChannel
@@ -91,7 +91,16 @@ def telegram_channel(
         file_url=file_url,
         monitor=runtime.metrics.platform(TelegramChannel.name),
         timeout=settings.telegram_timeout_seconds,
+        webhook=webhook(settings),
     )
+
+
+def webhook(settings: Settings) -> Webhook | None:
+    """Webhook mode when its URL is set (the settings make sure the secret is then set too)."""
+    if not settings.telegram_webhook_url:
+        return None
+    assert settings.telegram_webhook_secret
+    return Webhook(settings.telegram_webhook_url, settings.telegram_webhook_secret)
 
 
 def wecom_channel(runtime: Runtime, config: WeComConfig, client: httpx.AsyncClient) -> WeComChannel:
@@ -100,7 +109,9 @@ def wecom_channel(runtime: Runtime, config: WeComConfig, client: httpx.AsyncClie
     return WeComChannel(config, client, services, services, runtime.translator, monitor)
 
 
-def web_app(runtime: Runtime, wecom: WeComChannel | None = None) -> Starlette:
+def web_app(
+    runtime: Runtime, wecom: WeComChannel | None = None, telegram: TelegramChannel | None = None
+) -> Starlette:
     services = runtime.channel_services()
     metrics = runtime.metrics
 
@@ -126,7 +137,11 @@ def web_app(runtime: Runtime, wecom: WeComChannel | None = None) -> Starlette:
         metrics.set_backlog(backlog)
         return metrics.exposition()
 
-    return build_web_app(alive, ready, scrape, wecom.endpoint.routes() if wecom is not None else ())
+    routes = [
+        *(wecom.endpoint.routes() if wecom is not None else ()),
+        *(telegram.routes() if telegram is not None else ()),
+    ]
+    return build_web_app(alive, ready, scrape, routes)
 
 
 async def _database_state(database: Database) -> str:
@@ -279,6 +294,31 @@ async def _start_telegram(settings: Settings, telegram: TelegramChannel) -> None
         ) from error
 
 
+async def _take_updates(settings: Settings, telegram: TelegramChannel) -> None:
+    """Set the webhook (or delete it, to poll) and start taking updates."""
+    try:
+        await telegram.start()
+    except BadRequest as error:
+        # Typically setWebhook refusing the URL (not https, a port Telegram does not post to).
+        name = "SHOUWANG_TELEGRAM_WEBHOOK_URL" if settings.telegram_webhook_url else "SHOUWANG_TELEGRAM_TOKEN"
+        raise StartupError(
+            f"{name}: the Bot API refused it ({_first_line(error, settings.telegram_token)})", exit_code=2
+        ) from error
+    except NetworkError as error:  # after BadRequest, which PTB derives from it
+        where = settings.telegram_api_url or "https://api.telegram.org"
+        raise StartupError(
+            f"SHOUWANG_TELEGRAM_API_URL: cannot reach the Bot API at {where} "
+            f"({_first_line(error, settings.telegram_token)})"
+        ) from error
+
+
+async def _listening(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    """Until the web app takes requests: Telegram posts to the webhook as soon as it is set."""
+    # Polled: uvicorn sets a flag, it has no event to await.
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+
+
 async def run(settings: Settings) -> None:
     """`shouwang run`: every configured channel in one process, until SIGINT/SIGTERM.
 
@@ -311,7 +351,6 @@ async def _run(settings: Settings, runtime: Runtime) -> None:
             )
             await _start_telegram(settings, telegram)
             stack.push_async_callback(telegram.application.shutdown)
-            await telegram.start()
             runtime.add_channel(telegram)
         tasks: list[asyncio.Task[None]] = []
         if wecom is not None:
@@ -319,7 +358,7 @@ async def _run(settings: Settings, runtime: Runtime) -> None:
             tasks.append(asyncio.create_task(wecom.run()))
         server = _Server(
             uvicorn.Config(
-                web_app(runtime, wecom),
+                web_app(runtime, wecom, telegram),
                 host=settings.http_host,
                 port=settings.http_port,
                 log_level="warning",
@@ -327,7 +366,18 @@ async def _run(settings: Settings, runtime: Runtime) -> None:
                 lifespan="off",
             )
         )
-        tasks.append(asyncio.create_task(server.serve()))
+        serving = asyncio.create_task(server.serve())
+        tasks.append(serving)
+        if telegram is not None:
+            await _listening(server, serving)
+            try:
+                await _take_updates(settings, telegram)
+            except StartupError:
+                server.should_exit = True
+                if wecom is not None:
+                    wecom.stop()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         tasks.append(asyncio.create_task(runtime.delivery.run()))
         scheduler = Scheduler(runtime.engine, settings.scheduler_tick_seconds)
         scheduler.start(runtime.clock.now())

@@ -53,6 +53,7 @@ class _SecretSettings(Protocol):
     wecom_secret: str | None
     wecom_token: str | None
     wecom_aes_key: str | None
+    telegram_webhook_secret: str | None
     database_url: str
 
 
@@ -114,6 +115,7 @@ def secrets_of(settings: _SecretSettings) -> list[str]:
             settings.wecom_secret,
             settings.wecom_token,
             settings.wecom_aes_key,
+            settings.telegram_webhook_secret,
             password.group(1) if password else None,
         )
         if s

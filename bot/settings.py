@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +15,17 @@ from handlers.media import MAX_INPUT_BYTES, MAX_INPUT_PIXELS
 from storage.db import normalise_url
 
 EXAMPLE_COMMUNITY_FILE = Path(__file__).resolve().parent.parent / "config" / "community.example.toml"
+# What setWebhook accepts as secret_token.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -26,6 +40,11 @@ class Settings(BaseSettings):
     telegram_token: str | None = None
     telegram_api_url: str | None = None
     telegram_file_url: str | None = None
+    # Webhook mode: Telegram POSTs updates to this public https URL (ending in /telegram/webhook,
+    # the web app's route) instead of the bot polling; every process behind it takes updates.
+    telegram_webhook_url: str | None = None
+    # Sent back by Telegram in X-Telegram-Bot-Api-Secret-Token: requests without it are refused.
+    telegram_webhook_secret: str | None = None
     wecom_corp_id: str | None = None
     wecom_agent_id: int | None = None
     wecom_secret: str | None = None
@@ -84,6 +103,34 @@ class Settings(BaseSettings):
             raise ValueError(f"WeChat Work is half configured: also set {missing}")
         if self.wecom_aes_key and len(self.wecom_aes_key) != 43:
             raise ValueError("SHOUWANG_WECOM_AES_KEY (EncodingAESKey) must be exactly 43 characters")
+        return self
+
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _https_webhook(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return url
+        if parts.scheme == "http" and _loopback(parts.hostname):
+            return url  # a local fake Bot API (the tests) posts over plain http
+        raise ValueError(
+            "Telegram only posts to https:// URLs (e.g. https://bot.example.org/telegram/webhook)"
+        )
+
+    @model_validator(mode="after")
+    def _webhook_secret(self) -> Settings:
+        secret = self.telegram_webhook_secret
+        if self.telegram_webhook_url and not secret:
+            raise ValueError(
+                "SHOUWANG_TELEGRAM_WEBHOOK_SECRET must be set with SHOUWANG_TELEGRAM_WEBHOOK_URL "
+                "(1-256 characters of A-Z a-z 0-9 _ -)"
+            )
+        if secret is not None and not WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError(
+                "SHOUWANG_TELEGRAM_WEBHOOK_SECRET: Telegram takes 1-256 characters of A-Z a-z 0-9 _ - only"
+            )
         return self
 
     @model_validator(mode="after")

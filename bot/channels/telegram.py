@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import json
 import logging
 import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -55,6 +61,16 @@ FILE_ID_CACHE = 256
 CAPTION_PREFIX = "c"
 # Texts are sent with Bot.do_api_request, which PTB asks to use only for methods it lacks.
 warnings.filterwarnings("ignore", r"Please use 'Bot\.sendMessage'", PTBUserWarning)
+# The update kinds _on_update reads; asked for in polling and webhook mode alike, so that
+# switching modes never leaves Telegram sending (or holding back) others.
+ALLOWED_UPDATES = (Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY)
+# Where the web app takes Telegram's webhook posts.
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# The longest a webhook post waits for its update to be handled before it is answered.
+WEBHOOK_ANSWER_WITHIN = 5.0
+# Update ids of recent webhook posts remembered, so that one posted again is not handled twice.
+RECENT_UPDATES = 1024
 UNSUPPORTED_KINDS = (
     "sticker",
     "voice",
@@ -113,6 +129,14 @@ def _person(update: object) -> int | None:
     return None  # Everything else is handled in order among itself.
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """Where Telegram posts updates (the public https URL) and the secret it sends along."""
+
+    url: str
+    secret: str
+
+
 class TelegramChannel:
     name = NAME
     max_in_flight = MAX_IN_FLIGHT
@@ -124,9 +148,14 @@ class TelegramChannel:
         translator: Translator,
         flood: FloodControl,
         requests: Sequence[AiohttpRequest] = (),
+        webhook: Webhook | None = None,
     ) -> None:
         self.application = application
         self._requests = tuple(requests)
+        self.webhook = webhook
+        # Updates posted to the webhook being handled (kept referenced until they are).
+        self._posted: set[asyncio.Task[None]] = set()
+        self._recent: OrderedDict[int, None] = OrderedDict()
         self.host = host
         self.translator = translator
         self.flood = flood
@@ -148,6 +177,7 @@ class TelegramChannel:
         concurrency: int = CONCURRENT_UPDATES,
         monitor: PlatformMonitor | None = None,
         timeout: float = 5.0,
+        webhook: Webhook | None = None,
     ) -> TelegramChannel:
         requests = (
             AiohttpRequest(read_timeout=timeout, connect_timeout=timeout, monitor=monitor),
@@ -166,7 +196,7 @@ class TelegramChannel:
         if api_url:
             builder = builder.base_url(api_url)
             builder = builder.base_file_url(file_url or api_url.replace("/bot", "/file/bot"))
-        return cls(builder.build(), host, translator, flood, requests)
+        return cls(builder.build(), host, translator, flood, requests, webhook)
 
     async def initialize(self) -> None:
         """PTB's Application.initialize (getMe: the token checked, the Bot API reached), leaving no
@@ -179,9 +209,27 @@ class TelegramChannel:
             raise
 
     async def start(self, poll_timeout: int = 10) -> None:
+        """Take updates: from the webhook route when a webhook is configured, else by polling."""
+        bot = self.application.bot
+        webhook = self.webhook
+        if webhook is not None:
+            # Every process behind the webhook URL says the same: setting it again is harmless.
+            await bot.set_webhook(
+                webhook.url,
+                secret_token=webhook.secret,
+                allowed_updates=ALLOWED_UPDATES,
+                drop_pending_updates=False,
+            )
+            await self.application.start()
+            return
         await self.application.start()
         assert self.application.updater is not None
-        await self.application.updater.start_polling(timeout=poll_timeout, drop_pending_updates=False)
+        # Telegram refuses getUpdates while a webhook is set; start_polling's bootstrap calls
+        # deleteWebhook first (documented under bootstrap_retries), so switching back to polling
+        # works, and drop_pending_updates=False keeps what waited at Telegram meanwhile.
+        await self.application.updater.start_polling(
+            timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False
+        )
 
     async def stop(self) -> None:
         assert self.application.updater is not None
@@ -189,6 +237,56 @@ class TelegramChannel:
             await self.application.updater.stop()
         if self.application.running:
             await self.application.stop()
+        # Posted updates still being handled: after the stop, so that a wait for a busy
+        # database gives up (it waits only while the application runs).
+        await asyncio.gather(*self._posted, return_exceptions=True)
+
+    def routes(self) -> list[Route]:
+        """The webhook route for the bot's web app (none when polling)."""
+        if self.webhook is None:
+            return []
+        return [Route(WEBHOOK_PATH, self._on_webhook, methods=["POST"])]
+
+    async def _on_webhook(self, request: Request) -> PlainTextResponse:
+        """An update Telegram posts: checked, then handled through the update processor, as
+        polled updates are (behind the same person's earlier ones), and answered when handled."""
+        assert self.webhook is not None
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook.secret.encode()):
+            return PlainTextResponse("forbidden", status_code=403)
+        if not self.application.running:
+            # Starting or stopping: Telegram tries again later, perhaps at another process.
+            return PlainTextResponse("not running", status_code=503)
+        try:
+            data = json.loads(await request.body())
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, self.application.bot)
+        except Exception:  # whatever PTB makes of a malformed body: it is not an update
+            return PlainTextResponse("not an update", status_code=400)
+        if update.update_id in self._recent:
+            # Posted again because our answer did not reach Telegram: taken already.
+            return PlainTextResponse("ok")
+        self._recent[update.update_id] = None
+        if len(self._recent) > RECENT_UPDATES:
+            self._recent.popitem(last=False)
+        application = self.application
+        handling = asyncio.create_task(
+            application.update_processor.process_update(update, application.process_update(update))
+        )
+        self._posted.add(handling)
+        handling.add_done_callback(self._handled)
+        # Telegram posts a chat's next update once this one is answered: answering when it is
+        # handled keeps a person's order even across processes behind one URL. A slow one (a
+        # photo, a busy database) is answered after WEBHOOK_ANSWER_WITHIN all the same and goes
+        # on; a late answer would count as failed, and Telegram would post the update again.
+        await asyncio.wait({handling}, timeout=WEBHOOK_ANSWER_WITHIN)
+        return PlainTextResponse("ok")
+
+    def _handled(self, handling: asyncio.Task[None]) -> None:
+        self._posted.discard(handling)
+        if not handling.cancelled() and handling.exception() is not None:
+            log.error("telegram update failed", exc_info=handling.exception())
 
     def deep_link(self, payload: str) -> str:
         return f"https://t.me/{self.application.bot.username}?start={payload}"

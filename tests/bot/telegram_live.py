@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bot.app import Runtime, build_runtime, telegram_channel
-from bot.channels.telegram import NAME, TelegramChannel
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bot.app import Runtime, build_runtime, telegram_channel, web_app
+from bot.channels.telegram import NAME, WEBHOOK_PATH, TelegramChannel
 from bot.community_file import load_community
 from bot.settings import EXAMPLE_COMMUNITY_FILE, Settings
 from handlers.accounts import rules as accounts
@@ -18,9 +20,11 @@ from handlers.community import PoliceGroups
 from storage.models import OutboxMessage, Report
 from storage.repositories import Repos
 from tests.databases import migrated_sqlite
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.telegram_api import FakeBotApi, SentMessage
 
 TOKEN = "123:abc"
+WEBHOOK_SECRET = "Shouwang_webhook-Secret_2026"
 GROUP = -1001234567890
 REPORTER = 1001
 NEIGHBOUR = 1002
@@ -37,12 +41,29 @@ def content(message: SentMessage) -> str:
     return message.text or message.caption or ""
 
 
-class Live:
-    """Shouwang as deployed: runtime, Telegram Application polling the fake, outbox worker."""
+class _Later:
+    """An ASGI app given after the server is listening: the webhook URL names the server's port,
+    and the bot's web app is built from settings that hold that URL."""
 
-    def __init__(self, api: FakeBotApi, tmp_path: Path, token: str = TOKEN, **settings: Any) -> None:
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "the web app is not built yet"
+        await self.app(scope, receive, send)
+
+
+class Live:
+    """Shouwang as deployed: runtime, Telegram Application polling the fake (or, with
+    `webhook`, its web app served on loopback taking the fake's posts), outbox worker."""
+
+    def __init__(
+        self, api: FakeBotApi, tmp_path: Path, token: str = TOKEN, *, webhook: bool = False, **settings: Any
+    ) -> None:
         self.api = api
         self.token = token
+        self.webhook = webhook
+        self._web: LoopbackServer | None = None
         self.tmp_path = tmp_path
         # Further SHOUWANG_* settings, by field name.
         self.settings = settings
@@ -69,13 +90,24 @@ class Live:
         path = self.tmp_path / "db.sqlite"
         # A restart keeps the database; a first start gets a copy of the session's migrated one.
         url = f"sqlite:///{path}" if path.exists() else migrated_sqlite(path)
-        settings = Settings(database_url=url, media_dir=self.tmp_path / "media", **self.settings)
+        self._stack = contextlib.AsyncExitStack()
+        extra = dict(self.settings)
+        later = _Later()
+        if self.webhook:
+            self._web = LoopbackServer(later, "shouwang web app")
+            await self._web.start()
+            self._stack.push_async_callback(self._web.stop)
+            extra.update(
+                telegram_webhook_url=f"http://127.0.0.1:{self._web.port}{WEBHOOK_PATH}",
+                telegram_webhook_secret=WEBHOOK_SECRET,
+            )
+        settings = Settings(database_url=url, media_dir=self.tmp_path / "media", **extra)
         self._runtime = await build_runtime(settings, community=self.community, clock=self.clock)
         self._channel = telegram_channel(
             self._runtime, self.token, api_url=self.api.base_url, file_url=self.api.base_file_url
         )
         self._runtime.add_channel(self._channel)
-        self._stack = contextlib.AsyncExitStack()
+        later.app = web_app(self._runtime, telegram=self._channel)
         await self._stack.enter_async_context(self._channel.application)
         await self._channel.start(poll_timeout=1)
         self._delivery = asyncio.create_task(self._runtime.delivery.run())

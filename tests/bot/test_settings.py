@@ -119,3 +119,56 @@ def test_paid_broadcasts_are_off_unless_asked_for_and_capped_at_telegrams_thousa
     monkeypatch.setenv("SHOUWANG_TELEGRAM_PAID_RATE_PER_SECOND", "1001")
     with pytest.raises(ValidationError, match="telegram_paid_rate_per_second"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        (
+            {"SHOUWANG_TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram/webhook"},
+            "shouwang: SHOUWANG_TELEGRAM_WEBHOOK_SECRET must be set with SHOUWANG_TELEGRAM_WEBHOOK_URL "
+            "(1-256 characters of A-Z a-z 0-9 _ -)\n",
+        ),
+        (
+            {
+                "SHOUWANG_TELEGRAM_WEBHOOK_URL": "http://bot.example.org/telegram/webhook",
+                "SHOUWANG_TELEGRAM_WEBHOOK_SECRET": "s3cret",
+            },
+            "shouwang: SHOUWANG_TELEGRAM_WEBHOOK_URL: Telegram only posts to https:// URLs "
+            "(e.g. https://bot.example.org/telegram/webhook)\n",
+        ),
+        (
+            {
+                "SHOUWANG_TELEGRAM_WEBHOOK_URL": "https://bot.example.org/telegram/webhook",
+                "SHOUWANG_TELEGRAM_WEBHOOK_SECRET": "x" * 257,
+            },
+            "shouwang: SHOUWANG_TELEGRAM_WEBHOOK_SECRET: Telegram takes 1-256 characters "
+            "of A-Z a-z 0-9 _ - only\n",
+        ),
+    ],
+    ids=["no-secret", "plain-http", "secret-too-long"],
+)
+def test_a_bad_webhook_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    settings: dict[str, str],
+    error: str,
+) -> None:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    assert main(["migrate"]) == 2
+    assert capsys.readouterr().err == error
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://bot.example.org:8443/telegram/webhook",
+        "http://127.0.0.1:8080/telegram/webhook",
+        "http://[::1]:80/x",
+    ],
+)
+def test_webhook_urls_that_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("SHOUWANG_TELEGRAM_WEBHOOK_URL", url)
+    monkeypatch.setenv("SHOUWANG_TELEGRAM_WEBHOOK_SECRET", "A-z_0-9" * 36)  # 252 characters
+    assert Settings().telegram_webhook_url == url

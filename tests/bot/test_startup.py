@@ -134,3 +134,38 @@ async def test_the_command_line_creates_private_files_under_any_umask(tmp_path: 
     data = tmp_path / "data"
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.iterdir()} == {"shouwang.db": 0o600}
+
+
+async def test_a_webhook_secret_telegram_would_refuse(tmp_path: Path) -> None:
+    code, err = await shouwang(
+        tmp_path,
+        "run",
+        telegram_token=TOKEN,
+        telegram_webhook_url="https://bot.example.org/telegram/webhook",
+        telegram_webhook_secret="not allowed: spaces!",
+    )
+    assert (code, err) == (
+        2,
+        "shouwang: SHOUWANG_TELEGRAM_WEBHOOK_SECRET: "
+        "Telegram takes 1-256 characters of A-Z a-z 0-9 _ - only\n",
+    )
+
+
+async def test_a_webhook_url_the_bot_api_refuses(tmp_path: Path) -> None:
+    """The settings let http through on loopback (for tests); real Telegram refuses it, and so
+    does the fake for any host but 127.0.0.1."""
+    async with FakeBotApi() as api:
+        code, err = await shouwang(
+            tmp_path,
+            "run",
+            telegram_token=TOKEN,
+            telegram_api_url=api.base_url,
+            telegram_file_url=api.base_file_url,
+            telegram_webhook_url="http://localhost:8443/telegram/webhook",
+            telegram_webhook_secret="s3cret",
+        )
+    assert (code, err) == (
+        2,
+        "shouwang: SHOUWANG_TELEGRAM_WEBHOOK_URL: the Bot API refused it "
+        "(Bad webhook: an https url must be provided for webhook)\n",
+    )

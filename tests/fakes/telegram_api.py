@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -258,6 +259,12 @@ class FakeBotApi:
         self.cannot_pin: set[int] = set()
         self.answered_callbacks: dict[str, JSONDict] = {}
         self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        # Every update posted to the webhook: (update_id, the bot's HTTP status, 0 if unreachable).
+        self.webhook_posts: list[tuple[int, int]] = []
+        # How long Telegram waits before posting an update the bot did not take (2xx) again.
+        self.webhook_retry_delay = 0.05
+        self._webhook_task: asyncio.Task[None] | None = None
         self.commands: dict[tuple[str, str], list[JSONDict]] = {}
         self.files: dict[str, StoredFile] = {}
 
@@ -340,6 +347,7 @@ class FakeBotApi:
         # Release parked long polls so uvicorn does not wait for them.
         self._closing = True
         self._wake_pollers()
+        await self._stop_posting()
         await self._loopback.stop()
 
     async def __aenter__(self) -> Self:
@@ -1087,6 +1095,9 @@ class FakeBotApi:
 
     def _delete_webhook(self, call: ApiCall) -> bool:
         self.webhook_url = ""
+        self.webhook_secret = None
+        # The post in flight, if any, finishes; nothing more is posted.
+        self._wake_pollers()
         if call.params.get("drop_pending_updates"):
             self._pending.clear()
             self._confirmed_offset = max(self._confirmed_offset, self._next_update_id)
@@ -1094,13 +1105,76 @@ class FakeBotApi:
 
     def _set_webhook(self, call: ApiCall) -> bool:
         url = call.params.get("url")
-        if not isinstance(url, str):
+        if not isinstance(url, str) or not url:
             raise _ApiError(400, "Bad Request: bad webhook: URL is empty")
+        if not url.startswith("https://") and not url.startswith("http://127.0.0.1:"):
+            # Real Telegram posts to https only; plain http is let through for the bot on loopback.
+            raise _ApiError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
+        secret = call.params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
+        allowed = call.params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = frozenset(allowed)
         self.webhook_url = url
+        self.webhook_secret = None if secret is None else str(secret)
         if call.params.get("drop_pending_updates"):
             self._pending.clear()
             self._confirmed_offset = max(self._confirmed_offset, self._next_update_id)
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.create_task(self._post_updates())
         return True
+
+    async def _post_updates(self) -> None:
+        """Telegram's side of a webhook: each pending update POSTed, in order, until the bot
+        answers 2xx (then it is confirmed); anything else and it is posted again a little later."""
+        async with httpx.AsyncClient(timeout=10) as client:
+            while self.webhook_url and not self._closing:
+                if not self._pending:
+                    pushed = self._update_pushed
+                    await pushed.wait()
+                    continue
+                update = self._pending[0]
+                status = await self.post_webhook(update, self.webhook_secret, client=client)
+                self.webhook_posts.append((update["update_id"], status))
+                if 200 <= status < 300:
+                    if self._pending and self._pending[0] is update:
+                        self._pending.popleft()
+                        self._confirmed_offset = max(self._confirmed_offset, update["update_id"] + 1)
+                    self._last_activity = time.monotonic()
+                    self._notify()
+                else:
+                    self._notify()
+                    await asyncio.sleep(self.webhook_retry_delay)
+
+    async def post_webhook(
+        self, body: JSONDict | bytes, secret: str | None, *, client: httpx.AsyncClient | None = None
+    ) -> int:
+        """POST `body` to the webhook as Telegram would, with `secret` in its header (none if
+        None); the bot's status code, 0 when it could not be reached."""
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+        content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        self._inflight += 1
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if client is None:
+                    client = await stack.enter_async_context(httpx.AsyncClient(timeout=10))
+                response = await client.post(self.webhook_url, content=content, headers=headers)
+                return response.status_code
+        except httpx.HTTPError:
+            return 0
+        finally:
+            self._inflight -= 1
+            self._last_activity = time.monotonic()
+
+    async def _stop_posting(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _get_webhook_info(self, call: ApiCall) -> JSONDict:
         return {

@@ -198,3 +198,18 @@ async def test_wait_helpers(api: FakeBotApi) -> None:
         await api.until_idle(timeout=0.05)
     with pytest.raises(ValueError, match="bot sent no"):
         api.push_callback(11, 11, 1, "x")
+
+
+async def test_polling_is_refused_while_a_webhook_is_set(api: FakeBotApi) -> None:
+    """As on Telegram: getUpdates answers 409 Conflict until deleteWebhook."""
+    async with httpx.AsyncClient(base_url=f"{api.base_url}{TOKEN}") as client:
+        hook = {"url": "https://bot.example.org/telegram/webhook", "secret_token": "s3cret"}
+        assert (await client.post("/setWebhook", data=hook)).json() == {"ok": True, "result": True}
+        refused = await client.post("/getUpdates", data={"timeout": "0"})
+        assert refused.status_code == 409 and "webhook is active" in refused.json()["description"]
+        bad = await client.post("/setWebhook", data={"url": "http://bot.example.org/telegram/webhook"})
+        assert bad.status_code == 400
+        await client.post("/deleteWebhook")
+        polled = await client.post("/getUpdates", data={"timeout": "0"})
+    assert polled.json() == {"ok": True, "result": []}
+    assert api.calls_of("setWebhook")[0].params == hook
